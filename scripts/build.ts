@@ -1,0 +1,46 @@
+/**
+ * Builds the single executable dist/cachish. `npm run build` takes the defaults chosen in the
+ * README ("Building"); the flags exist to measure the alternatives again:
+ *   bun scripts/build.ts [--outfile F] [--no-minify] [--no-bytecode] [--no-sourcemap] [--target T]
+ */
+import { rm } from "node:fs/promises";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    outfile: { type: "string", default: "dist/cachish" },
+    target: { type: "string" },
+    minify: { type: "boolean", default: true },
+    bytecode: { type: "boolean", default: true },
+    sourcemap: { type: "boolean", default: true },
+  },
+  allowNegative: true,
+});
+
+const result = await Bun.build({
+  entrypoints: ["src/cli/main.ts"],
+  // Top-level await in main.ts needs ESM, and bytecode needs the format said explicitly.
+  format: "esm",
+  // keepNames: a stack trace in a bug report should name our functions, not `e`.
+  minify: values.minify ? { whitespace: true, syntax: true, identifiers: true, keepNames: true } : false,
+  bytecode: values.bytecode,
+  // Embedded in the binary, so a stack trace names src/ files and lines without shipping them.
+  // The .map file written beside it is not needed and is removed below.
+  sourcemap: values.sourcemap ? "linked" : "none",
+  compile: {
+    outfile: values.outfile,
+    ...(values.target ? { target: values.target as Bun.Build.CompileTarget } : {}),
+    // A daemon must not change behaviour with the folder it is started from.
+    autoloadDotenv: false,
+    autoloadBunfig: false,
+    autoloadTsconfig: false,
+    autoloadPackageJson: false,
+  },
+});
+
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+await rm(`${values.outfile}.map`, { force: true });
+console.log(`built ${values.outfile}`);

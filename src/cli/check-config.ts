@@ -1,0 +1,117 @@
+import { defineCommand } from "citty";
+import { type LoadResult, loadConfig, type Problem } from "../config/load";
+import { locateConfig } from "../config/locate";
+import { type Summary, summarize } from "../config/summary";
+import { UsageError } from "./errors";
+import type { Command, Output } from "./run";
+
+export function formatProblem(file: string, problem: Problem): string {
+  const where = problem.at ? `${file}:${problem.at.line}:${problem.at.column}` : file;
+  return `${where}: ${problem.severity}: ${problem.message}`;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function table(rows: string[][], indent = "  "): string {
+  const widths = rows.reduce<number[]>((w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, cell.length)), []);
+  return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+}
+
+function describePolicy(policy: Summary["items"][number]["policy"]): string {
+  // The three that every item has are always shown; the rest only where they are set.
+  const always = ["timeout", "ttl", "max_backoff"] as const;
+  const shown = Object.entries(policy).filter(([key, value]) => always.includes(key as never) || (value !== null && !(key === "max_body" && value === "16MiB")));
+  return shown.map(([key, value]) => `${key} ${value}`).join(", ");
+}
+
+function renderSummary(s: Summary): string {
+  const lines = [
+    table([
+      ["listen", s.listen],
+      ["store", s.store],
+      ["log", `${s.log.format}, level ${s.log.level}`],
+      ["metrics", s.metrics ? "served at /metrics" : "off"],
+    ], ""),
+    "",
+    "items:",
+    table(s.items.map((i) => [i.path, i.module, describePolicy(i.policy) + (i.public ? "; public" : "")])),
+  ];
+  if (s.clients.length) {
+    lines.push("", "clients:", table(s.clients.map((c) => [c.name, c.items.length ? c.items.join(", ") : "(no item)"])));
+  }
+  lines.push("", "readable without a token:", s.public.length ? table(s.public.map((p) => [p])) : "  (none)");
+  return lines.join("\n");
+}
+
+export type CheckReport = {
+  file: string;
+  valid: boolean;
+  strict: boolean;
+  errors: number;
+  warnings: number;
+  /** Under --strict, every warning has become an error. */
+  problems: Problem[];
+  summary: Summary | null;
+};
+
+export function report(result: LoadResult, strict: boolean): CheckReport {
+  const errors = result.problems.filter((p) => p.severity === "error").length;
+  const warnings = result.problems.length - errors;
+  const valid = errors === 0 && !(strict && warnings > 0);
+  return {
+    file: result.file,
+    valid,
+    strict,
+    errors,
+    warnings,
+    problems: result.problems.map((p) => (strict ? { ...p, severity: "error" } : p)),
+    summary: valid && result.config ? summarize(result.config) : null,
+  };
+}
+
+/** The --json form: positions flattened so that a `jq` line can read them. */
+function toJson(checked: CheckReport): string {
+  const problems = checked.problems.map((p) => ({ severity: p.severity, line: p.at?.line ?? null, column: p.at?.column ?? null, message: p.message }));
+  return `${JSON.stringify({ ...checked, problems }, null, 2)}\n`;
+}
+
+export function checkConfigCommand(io: Output): Command {
+  return {
+    ...defineCommand({
+      meta: { name: "check-config", description: "Validate a configuration file and explain what it serves to whom." },
+      args: {
+        file: { type: "positional", required: false, description: "The file to check (default: --config, $CACHISH_CONFIG_FILE, /etc/cachish.yml)" },
+        config: { type: "string", valueHint: "FILE", description: "The file to check, as for `serve`" },
+        strict: { type: "boolean", description: "Treat every warning as an error (for a CI step that guards the file)" },
+        json: { type: "boolean", description: "Print the problems and the summary as one JSON document" },
+      },
+      run({ args }) {
+        if (args.file && args.config && args.file !== args.config) {
+          throw new UsageError("give the file either as FILE or as --config FILE, not both");
+        }
+        const file = locateConfig(args.file || args.config);
+        const checked = report(loadConfig(file), Boolean(args.strict));
+        if (args.json) {
+          io.out(toJson(checked));
+          return checked.valid ? 0 : 1;
+        }
+        for (const problem of checked.problems) io.err(`${formatProblem(file, problem)}\n`);
+        const counts = [checked.errors && plural(checked.errors, "error"), checked.warnings && plural(checked.warnings, "warning")].filter(Boolean).join(", ");
+        if (!checked.valid) {
+          io.err(`${file}: invalid (${counts}${checked.errors === 0 ? ", refused by --strict" : ""})\n`);
+          return 1;
+        }
+        const s = checked.summary!;
+        io.out(`${file}: valid, ${plural(s.items.length, "item")}, ${plural(s.clients.length, "client")}${counts ? ` (${counts})` : ""}\n\n${renderSummary(s)}\n`);
+        return 0;
+      },
+    }),
+    footer: [
+      "EXIT CODES",
+      "",
+      "  0  the file is valid (warnings may have been printed)",
+      "  1  the file is invalid, cannot be read, or has warnings under --strict",
+      "  2  usage error",
+    ].join("\n"),
+  };
+}

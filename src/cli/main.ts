@@ -1,0 +1,33 @@
+/**
+ * The `cachish` executable. The one place that prints and exits: every command below returns
+ * an exit code or throws a CliError.
+ */
+import { defineCommand } from "citty";
+import { VERSION } from "../version";
+import { checkConfigCommand } from "./check-config";
+import { type Command, type Output, runCli } from "./run";
+
+const io: Output = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+};
+
+const main: Command = defineCommand({
+  meta: {
+    name: "cachish",
+    version: VERSION,
+    description: "Fetches configured values for local services, hands each only what its token allows, and serves the last good value when the upstream fails.",
+  },
+  subCommands: {
+    "check-config": checkConfigCommand(io),
+  },
+});
+
+try {
+  process.exitCode = await runCli(main, process.argv.slice(2), io);
+} catch (error) {
+  // A bug of ours: say so plainly, with the stack for the bug report, and fail.
+  process.stderr.write(`cachish: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 70;
+}

@@ -1,0 +1,168 @@
+/**
+ * Every key of cachish.yml, described once (see describe.ts for what reads this).
+ * Wording here is user-facing: it is the README's configuration reference and the
+ * descriptions an editor shows from the JSON Schema.
+ */
+import type { Field, ObjectShape, Shape } from "./describe";
+
+const secretString: Shape = { type: "string", refs: true, secret: true };
+const paramString: Shape = { type: "string", refs: true };
+const url: Shape = { type: "string", format: "http-url", refs: true };
+const keyList: Shape = { type: "one-or-list", of: paramString };
+
+/** The keys that an item may set for itself and `defaults` may set for every item. */
+export const POLICY_FIELDS = {
+  timeout: {
+    shape: { type: "duration", min: 1 }, default: "5s", inherits: true, since: "2.0",
+    doc: "The longest a whole upstream fetch may take: connecting, the answer and its body.",
+  },
+  ttl: {
+    shape: { type: "duration" }, default: "0s", inherits: true, since: "2.0",
+    doc: "A stored value younger than this is served without asking the upstream.",
+  },
+  max_stale: {
+    shape: { type: "duration" }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none (any age)",
+    doc: "A stored value older than this is never served.",
+  },
+  stale_after: {
+    shape: { type: "duration", min: 1 }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none",
+    doc: "When the upstream has not answered after this long and a value is stored, answer from the store now; the fetch goes on and updates the store.",
+  },
+  max_backoff: {
+    shape: { type: "duration" }, default: "30s", inherits: true, since: "2.0",
+    doc: "After a failed fetch the upstream is left alone for 1 s, doubling with each further failure up to this; meanwhile requests are answered from the store. `0s` asks the upstream on every request, as 1.x did.",
+  },
+  refresh: {
+    shape: { type: "duration", min: 1 }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none",
+    doc: "Fetch in the background at this interval (and once at start), so clients always find a recent value.",
+  },
+  max_body: {
+    shape: { type: "size", min: 1 }, default: "16MiB", inherits: true, since: "2.0",
+    doc: "A larger upstream body is a failure.",
+  },
+} satisfies Record<string, Field>;
+
+const fieldParam: Field = {
+  shape: keyList, since: "1.x",
+  doc: "Only these top-level keys of the JSON answer (a string or a list); the value is then an object holding exactly them, in this order.",
+};
+
+export const MODULES: Record<string, ObjectShape> = {
+  JsonHttp: {
+    type: "object", unknown: "error",
+    fields: {
+      url: { shape: url, required: true, since: "1.x", doc: "The `http://` or `https://` URL to `GET`." },
+      field: fieldParam,
+      headers: {
+        shape: { type: "map", keyFormat: "header-name", keyDoc: "header name", values: secretString },
+        since: "2.0", doc: "Extra request headers, a map of names to strings.",
+      },
+    },
+  },
+  Heroku: {
+    type: "object", unknown: "error",
+    fields: {
+      api_token: { shape: secretString, required: true, since: "1.x", doc: "A Heroku API token that can read the app's config vars." },
+      app: { shape: paramString, required: true, since: "1.x", doc: "The Heroku app's name or id." },
+      config_key: {
+        shape: keyList, required: true, since: "1.x",
+        doc: "The config var to hand out (a string), or several (a list); the value is an object of exactly these.",
+      },
+      api_url: { shape: url, default: "https://api.heroku.com", since: "2.0", doc: "The Heroku Platform API's base URL." },
+    },
+  },
+  Hawk: {
+    type: "object", unknown: "error",
+    fields: {
+      secret_id: { shape: secretString, required: true, since: "1.x", doc: "The Hawk credentials' id." },
+      secret: { shape: secretString, required: true, since: "1.x", doc: "The Hawk credentials' key." },
+      url: { shape: url, required: true, since: "1.x", doc: "The `http://` or `https://` URL to `GET`, signed with Hawk 1.1." },
+      algorithm: {
+        shape: { type: "enum", values: ["sha256", "sha1"] }, default: "sha256", since: "1.x",
+        doc: "The Hawk MAC algorithm.",
+      },
+      field: fieldParam,
+    },
+  },
+};
+
+export const ITEM: ObjectShape = {
+  type: "object", unknown: "warning",
+  fields: {
+    module: {
+      shape: { type: "enum", values: Object.keys(MODULES), caseSensitive: true }, required: true, since: "1.x",
+      doc: "What fetches the value: `JsonHttp`, `Heroku` or `Hawk` (case-sensitive).",
+    },
+    parameters: {
+      shape: { type: "variant", discriminator: "module", variants: MODULES }, required: true, since: "1.x",
+      doc: "The module's parameters (below). Any string here may be a secret reference.",
+    },
+    disable_auth: {
+      shape: { type: "boolean" }, default: false, since: "1.x",
+      doc: "`true`: anyone who can reach the daemon may read this item, without a token.",
+    },
+    ...POLICY_FIELDS,
+  },
+};
+
+export const CLIENT: ObjectShape = {
+  type: "object", unknown: "warning",
+  exactlyOne: [["token", "token_sha256"]],
+  notMappingHint:
+    "this client entry is in the pre-1.1 form `TOKEN: /path`; rewrite it as `NAME: {token: TOKEN, url: /path}` with a name of your choice (the token is not shown here)",
+  fields: {
+    token: { shape: secretString, since: "1.x", doc: "The client's token (or a secret reference to it)." },
+    token_sha256: {
+      shape: { type: "string", format: "sha256-hex" }, since: "2.0",
+      doc: "The lowercase hex SHA-256 of the token, instead of `token`, so the file does not hold the token itself.",
+    },
+    url: {
+      shape: { type: "one-or-list", of: { type: "string" } }, required: true, since: "1.x",
+      doc: "The item paths this client may read: an fnmatch glob (`*`, `?`, `[a-z]`, `[!x]`), or a list of them.",
+    },
+  },
+};
+
+export const LOG: ObjectShape = {
+  type: "object", unknown: "error",
+  fields: {
+    format: { shape: { type: "enum", values: ["logfmt", "json"] }, default: "logfmt", since: "2.0", doc: "`logfmt` or `json` lines." },
+    level: { shape: { type: "enum", values: ["debug", "info", "warn", "error"] }, default: "info", since: "2.0", doc: "The least severe level written." },
+  },
+};
+
+export const TOP: ObjectShape = {
+  type: "object", unknown: "error",
+  fields: {
+    items: {
+      shape: { type: "map", keyFormat: "item-path", keyDoc: "item path", values: ITEM }, required: true, since: "1.x",
+      doc: "The values cachish serves: each URL path (starting with `/`) and what to fetch for it.",
+    },
+    auth: {
+      shape: { type: "map", keyDoc: "client name", values: CLIENT }, since: "1.x",
+      doc: "The clients: each name with its token and the item paths it may read.",
+    },
+    cache_dir: {
+      shape: { type: "string" }, since: "1.x", defaultDoc: "`$CACHE_DIRECTORY` when systemd sets it, else `/var/cache/cachish`",
+      doc: "The folder of the store (`cachish.sqlite`); a relative path is taken from the configuration file's folder.",
+    },
+    log_config: {
+      shape: { type: "any" }, since: "1.x",
+      ignoredBecause: "log_config is 1.x's Python logging setup and is ignored; use `log: {format: logfmt|json, level: ...}` instead",
+      doc: "1.x's Python logging setup: accepted, ignored, warned about. See `log`.",
+    },
+    listen: {
+      shape: { type: "string", format: "listen" }, default: "127.0.0.1:2469", since: "2.0",
+      doc: "Where the daemon listens: `HOST:PORT` (`[::1]:2469` for IPv6), or `unix:/path/to/socket`.",
+    },
+    defaults: {
+      shape: { type: "object", unknown: "error", fields: POLICY_FIELDS }, since: "2.0",
+      doc: "Policy keys (`timeout`, `ttl`, ...) applied to every item that does not set its own.",
+    },
+    log: { shape: LOG, since: "2.0", doc: "How the daemon logs to standard output." },
+    metrics: { shape: { type: "boolean" }, default: true, since: "2.0", doc: "Serve Prometheus metrics at `/metrics`." },
+  },
+};
+
+/** Paths the daemon answers itself; an item may not take them. */
+export const RESERVED_PATHS = { exact: ["/metrics"], prefix: "/-/" };

@@ -1,0 +1,149 @@
+/**
+ * Reads cachish.yml into a Config, or into the list of everything wrong with it. The walk
+ * (walk.ts) checks each key on its own; this file adds what needs the whole file at once:
+ * defaults cascading into items, tokens shared by two clients, globs that reach no item.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { compileGlob, globMatches } from "../fnmatch";
+import type { Field, ObjectShape } from "./describe";
+import { LOG, POLICY_FIELDS, TOP } from "./keys";
+import { parseListen } from "./listen";
+import type { Secret } from "./secret";
+import type { Client, Config, Item, Listen, Policy } from "./types";
+import { defaultValue, type Problem, Walker } from "./walk";
+
+export type { Position, Problem } from "./walk";
+
+export type LoadResult = {
+  /** The file as it was named, for messages. */
+  file: string;
+  /** Present when there is no error (warnings may remain). */
+  config?: Config;
+  problems: Problem[];
+};
+
+export const DEFAULT_CACHE_DIR = "/var/cache/cachish";
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(file: string, env: Env = process.env): LoadResult {
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a folder" : String(code ?? error);
+    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${why}` }] };
+  }
+  return parseConfig(source, file, env);
+}
+
+/** The same as loadConfig, from text already read; `file` anchors relative paths. */
+export function parseConfig(source: string, file: string, env: Env = process.env): LoadResult {
+  const lines = new LineCounter();
+  // 1.x read its file with PyYAML, which speaks YAML 1.1: `yes`, `on` and `True` are booleans
+  // there, and a 1.x file must mean the same here. Duplicate keys are the walker's to report.
+  const doc = parseDocument(source, { version: "1.1", lineCounter: lines, prettyErrors: false, uniqueKeys: false, merge: true });
+  const baseDir = dirname(resolve(file));
+  const walker = new Walker(doc, lines, env, baseDir);
+  const syntax: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
+    const { line, col } = lines.linePos(e.pos[0]);
+    const severity = doc.errors.includes(e as never) ? "error" : "warning";
+    return { severity, message: `YAML: ${e.message.split("\n")[0]}`, at: { line, column: col } };
+  });
+  if (doc.contents === null) {
+    return { file, problems: [...syntax, { severity: "error", message: "the file is empty; a configuration needs at least `items:`", at: { line: 1, column: 1 } }] };
+  }
+  const top = walker.object(doc.contents, TOP, "", { line: 1, column: 1 });
+  const config = top ? build(top, walker, resolve(file), baseDir, env) : undefined;
+  const problems = [...syntax, ...walker.problems].sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.column ?? 0) - (b.at?.column ?? 0));
+  const valid = !problems.some((p) => p.severity === "error");
+  return { file, problems, ...(valid && config ? { config } : {}) };
+}
+
+function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: string, env: Env): Config | undefined {
+  // A key that failed its check is missing from `top`; the checks across keys go on without
+  // it, and parseConfig hands out no Config while any error stands.
+  const listen = (typeof top.listen === "string" ? parseListen(top.listen, baseDir) : undefined) as Listen;
+  const written = (top.cache_dir as string | undefined) ?? env.CACHE_DIRECTORY?.split(":")[0] ?? DEFAULT_CACHE_DIR;
+  const cache_dir = isAbsolute(written) ? written : resolve(baseDir, written);
+  const log = (top.log as Config["log"] | undefined) ?? (withDefaults(LOG) as Config["log"]);
+  const defaults = (top.defaults as Record<string, unknown> | undefined) ?? {};
+
+  const itemsMap = (top.items as Map<string, Record<string, unknown> | undefined> | undefined) ?? new Map();
+  const items = new Map<string, Item>();
+  for (const [path, raw] of itemsMap) {
+    if (!raw || !raw.parameters) continue;
+    const policy = policyOf(raw, defaults, w);
+    items.set(path, { path, module: raw.module, parameters: raw.parameters, disable_auth: raw.disable_auth, policy } as Item);
+  }
+
+  const clients: Client[] = [];
+  const owners = new Map<string, string>();
+  const authMap = (top.auth as Map<string, Record<string, unknown> | undefined> | undefined) ?? new Map();
+  for (const [name, raw] of authMap) {
+    if (!raw || !raw.url) continue;
+    const patterns = raw.url as string[];
+    const globs = patterns.map(compileGlob);
+    globs.forEach((glob, index) => {
+      if (![...itemsMap.keys()].some((path) => globMatches(glob, path))) {
+        w.warn(w.at(patterns, index), `the glob \`${glob.pattern}\` of client \`${name}\` matches no item`);
+      }
+    });
+    const digest = raw.token ? sha256((raw.token as Secret).reveal()) : raw.token_sha256 ? Buffer.from(raw.token_sha256 as string, "hex") : undefined;
+    if (!digest) continue;
+    const hex = digest.toString("hex");
+    const owner = owners.get(hex);
+    if (owner !== undefined) {
+      const key = raw.token ? "token" : "token_sha256";
+      w.error(w.at(raw, key), `client \`${name}\` has the same token as client \`${owner}\`; give each client its own token (1.x let the last one win, which silently locked the other out)`);
+      continue;
+    }
+    owners.set(hex, name);
+    const reach = [...items.keys()].filter((path) => globs.some((glob) => globMatches(glob, path)));
+    clients.push({ name, tokenSha256: new Uint8Array(digest), globs, items: reach });
+  }
+
+  for (const item of items.values()) {
+    if (!item.disable_auth && !clients.some((c) => c.items.includes(item.path))) {
+      w.warn(w.at(itemsMap, item.path, "key"), `no client may read item \`${item.path}\`: no glob in \`auth\` matches it, and it does not have \`disable_auth: true\``);
+    }
+  }
+
+  return { file, listen, cache_dir, log, metrics: top.metrics as boolean, items, clients };
+}
+
+/** An item's policy: its own keys, else those of `defaults:`, else the built-in defaults. */
+function policyOf(item: Record<string, unknown>, defaults: Record<string, unknown>, w: Walker): Policy {
+  const policy: Record<string, unknown> = {};
+  const setAt: Record<string, ReturnType<Walker["at"]>> = {};
+  for (const [key, field] of Object.entries(POLICY_FIELDS) as [string, Field][]) {
+    if (item[key] !== undefined) [policy[key], setAt[key]] = [item[key], w.at(item, key)];
+    else if (defaults[key] !== undefined) [policy[key], setAt[key]] = [defaults[key], w.at(defaults, key)];
+    else policy[key] = defaultValue(field);
+  }
+  const p = policy as Policy;
+  // Each warning is given once, where the key was written, though many items may inherit it.
+  if (p.stale_after !== null && p.stale_after >= p.timeout && setAt.stale_after) {
+    warnOnce(w, setAt.stale_after, "`stale_after` is not shorter than `timeout`, so it never takes effect");
+  }
+  if (p.max_stale !== null && p.ttl > p.max_stale && setAt.ttl) {
+    warnOnce(w, setAt.ttl, "`ttl` is longer than `max_stale`: a value becomes unservable before it is due for a refresh");
+  }
+  return p;
+}
+
+function warnOnce(w: Walker, at: { line: number; column: number }, message: string): void {
+  if (!w.problems.some((p) => p.message === message && p.at?.line === at.line && p.at.column === at.column)) w.warn(at, message);
+}
+
+function withDefaults(shape: ObjectShape): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(shape.fields).map(([key, field]) => [key, defaultValue(field)]));
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}

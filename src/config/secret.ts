@@ -1,0 +1,70 @@
+import { readFileSync } from "node:fs";
+
+/**
+ * A value that must never reach a log, an error message or check-config's output. Everything
+ * that prints goes through String(), JSON.stringify() or Bun's inspector; each of them sees
+ * only "[secret]". The one way to the value is reveal(), called where it is sent upstream or
+ * compared.
+ */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return "[secret]";
+  }
+  toJSON(): string {
+    return "[secret]";
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return "[secret]";
+  }
+}
+
+/** Where a secret reference points, as `{env: NAME}`, `{file: PATH}` or `{credential: NAME}` says. */
+export type SecretRef = { kind: "env" | "file" | "credential"; name: string };
+
+export const SECRET_REF_KINDS = ["env", "file", "credential"] as const;
+
+export type Resolved = { ok: true; value: string } | { ok: false; problem: string };
+
+/**
+ * Reads a secret reference. The problem it returns names the reference (a variable, a path),
+ * never the content. `baseDir` anchors relative `{file:}` paths, like a relative `cache_dir`.
+ */
+export function resolveSecretRef(ref: SecretRef, env: Record<string, string | undefined>, baseDir: string): Resolved {
+  if (ref.kind === "env") {
+    const value = env[ref.name];
+    if (value === undefined) return { ok: false, problem: `environment variable ${ref.name} is not set` };
+    if (value === "") return { ok: false, problem: `environment variable ${ref.name} is empty` };
+    return { ok: true, value };
+  }
+  let path: string;
+  if (ref.kind === "file") {
+    path = ref.name.startsWith("/") ? ref.name : `${baseDir}/${ref.name}`;
+  } else {
+    const dir = env.CREDENTIALS_DIRECTORY;
+    if (ref.name.includes("/") || ref.name === "" || ref.name === "." || ref.name === "..") {
+      return { ok: false, problem: `credential name "${ref.name}" must be a plain file name, as in LoadCredential=${ref.name || "NAME"}:...` };
+    }
+    if (!dir) {
+      return { ok: false, problem: `credential ${ref.name}: CREDENTIALS_DIRECTORY is not set (systemd sets it when the unit has LoadCredential=${ref.name}:...)` };
+    }
+    path = `${dir}/${ref.name}`;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a folder" : (code ?? "unreadable");
+    return { ok: false, problem: `${ref.kind === "file" ? "file" : "credential"} ${path} cannot be read: ${why}` };
+  }
+  const value = text.replace(/\r?\n$/, "");
+  if (value === "") return { ok: false, problem: `${ref.kind === "file" ? "file" : "credential"} ${path} is empty` };
+  return { ok: true, value };
+}

@@ -1,0 +1,50 @@
+/**
+ * What a configuration amounts to, as check-config shows it (as text or JSON): never a
+ * parameter, a token or any other value that could be a secret.
+ */
+import { POLICY_FIELDS } from "./keys";
+import { formatListen } from "./listen";
+import type { Config, Policy } from "./types";
+import { formatDuration, formatSize } from "./units";
+
+export type Summary = {
+  file: string;
+  listen: string;
+  store: string;
+  log: { format: string; level: string };
+  metrics: boolean;
+  items: { path: string; module: string; public: boolean; policy: Record<keyof Policy, string | null>; clients: string[] }[];
+  clients: { name: string; items: string[] }[];
+  public: string[];
+};
+
+export const STORE_FILE = "cachish.sqlite";
+
+export function formatPolicy(policy: Policy): Record<keyof Policy, string | null> {
+  const shown = {} as Record<keyof Policy, string | null>;
+  for (const key of Object.keys(POLICY_FIELDS) as (keyof Policy)[]) {
+    const value = policy[key];
+    shown[key] = value === null ? null : POLICY_FIELDS[key].shape.type === "size" ? formatSize(value) : formatDuration(value);
+  }
+  return shown;
+}
+
+export function summarize(config: Config): Summary {
+  const items = [...config.items.values()];
+  return {
+    file: config.file,
+    listen: formatListen(config.listen),
+    store: `${config.cache_dir}/${STORE_FILE}`,
+    log: { ...config.log },
+    metrics: config.metrics,
+    items: items.map((item) => ({
+      path: item.path,
+      module: item.module,
+      public: item.disable_auth,
+      policy: formatPolicy(item.policy),
+      clients: config.clients.filter((c) => c.items.includes(item.path)).map((c) => c.name),
+    })),
+    clients: config.clients.map((c) => ({ name: c.name, items: c.items })),
+    public: items.filter((item) => item.disable_auth).map((item) => item.path),
+  };
+}

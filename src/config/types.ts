@@ -1,0 +1,48 @@
+/** The configuration as the rest of cachish sees it: typed, resolved, every default filled in. */
+import type { Glob } from "../fnmatch";
+import type { Secret } from "./secret";
+
+/** Durations are milliseconds, sizes bytes; `null` is "none". */
+export type Policy = {
+  timeout: number;
+  ttl: number;
+  max_stale: number | null;
+  stale_after: number | null;
+  max_backoff: number;
+  refresh: number | null;
+  max_body: number;
+};
+
+export type JsonHttpParams = { url: string; field?: string[]; headers?: Map<string, Secret> };
+export type HerokuParams = { api_token: Secret; app: string; config_key: string[]; api_url: string };
+export type HawkParams = { secret_id: Secret; secret: Secret; url: string; algorithm: "sha256" | "sha1"; field?: string[] };
+
+export type ItemSource =
+  | { module: "JsonHttp"; parameters: JsonHttpParams }
+  | { module: "Heroku"; parameters: HerokuParams }
+  | { module: "Hawk"; parameters: HawkParams };
+
+export type Item = ItemSource & { path: string; disable_auth: boolean; policy: Policy };
+
+export type Client = {
+  name: string;
+  /** SHA-256 of the token: what `token_sha256` gives, and what a presented token is hashed to. */
+  tokenSha256: Uint8Array;
+  globs: Glob[];
+  /** The configured item paths its globs reach, in configuration order. */
+  items: string[];
+};
+
+export type Listen = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
+
+export type Config = {
+  /** The file it was read from, absolute. */
+  file: string;
+  listen: Listen;
+  cache_dir: string;
+  log: { format: "logfmt" | "json"; level: "debug" | "info" | "warn" | "error" };
+  metrics: boolean;
+  /** In configuration order. */
+  items: Map<string, Item>;
+  clients: Client[];
+};

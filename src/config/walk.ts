@@ -1,0 +1,336 @@
+/**
+ * Checks a YAML document against the description (keys.ts) and turns it into plain values:
+ * strings, booleans, milliseconds, bytes, lists, Maps and records, with secret references
+ * read and secrets wrapped. It never stops at a problem: each is recorded with its position
+ * and the walk goes on, so that one run of check-config reports them all.
+ */
+import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair, type YAMLMap } from "yaml";
+import type { Field, ObjectShape, Shape } from "./describe";
+import { parseListen } from "./listen";
+import { RESERVED_PATHS } from "./keys";
+import { resolveSecretRef, Secret, SECRET_REF_KINDS, type SecretRef } from "./secret";
+import { didYouMean } from "./suggest";
+import { parseDuration, parseSize } from "./units";
+
+export type Position = { line: number; column: number };
+export type Problem = { severity: "error" | "warning"; message: string; at?: Position };
+
+/** Where a loaded value came from: its key and its value in the file. */
+type Located = { key: Position; value: Position };
+
+const DURATION_HELP = "write a number of seconds or a string such as `250ms`, `5s`, `10m`, `2h`, `7d`";
+const SIZE_HELP = "write a number of bytes or a string such as `512KiB`, `16MiB`";
+
+export class Walker {
+  readonly problems: Problem[] = [];
+  readonly #places = new WeakMap<object, Map<string | number, Located>>();
+
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    private readonly env: Record<string, string | undefined>,
+    private readonly baseDir: string,
+  ) {}
+
+  positionOf(node: Node | null | undefined): Position {
+    const offset = node?.range?.[0] ?? 0;
+    const { line, col } = this.lines.linePos(offset);
+    return { line, column: col };
+  }
+
+  error(at: Position, message: string): void {
+    this.problems.push({ severity: "error", message, at });
+  }
+
+  warn(at: Position, message: string): void {
+    this.problems.push({ severity: "warning", message, at });
+  }
+
+  /** The position of `container[key]`'s value (or of its key): where a later check points. */
+  at(container: object, key: string | number, which: keyof Located = "value"): Position {
+    return this.#places.get(container)?.get(key)?.[which] ?? { line: 1, column: 1 };
+  }
+
+  #remember(container: object, key: string | number, located: Located): void {
+    let places = this.#places.get(container);
+    if (!places) this.#places.set(container, (places = new Map()));
+    places.set(key, located);
+  }
+
+  #deref(node: unknown): Node | null {
+    if (isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? null;
+    return (node as Node | null) ?? null;
+  }
+
+  /** Checks `node` against `shape`; `name` is the key it stands under, for messages. */
+  value(raw: unknown, shape: Shape, name: string): unknown {
+    const node = this.#deref(raw);
+    const here = this.positionOf(node);
+    switch (shape.type) {
+      case "any":
+        return node && "toJSON" in node ? node.toJSON() : null;
+      case "string":
+        return this.#string(node, shape, name, here);
+      case "boolean": {
+        if (isScalar(node) && typeof node.value === "boolean") return node.value;
+        this.error(here, `${q(name)} must be true or false`);
+        return undefined;
+      }
+      case "duration":
+      case "size": {
+        const parse = shape.type === "duration" ? parseDuration : parseSize;
+        const written = isScalar(node) ? node.value : undefined;
+        const parsed = parse(written);
+        if (parsed === undefined) {
+          const shown = typeof written === "string" || typeof written === "number" ? `${q(name)}: \`${written}\` is not a ${shape.type}` : `${q(name)} must be a ${shape.type}`;
+          this.error(here, `${shown}; ${shape.type === "duration" ? DURATION_HELP : SIZE_HELP}`);
+          return undefined;
+        }
+        if (shape.min !== undefined && parsed < shape.min) {
+          this.error(here, `${q(name)} must be more than 0`);
+          return undefined;
+        }
+        return parsed;
+      }
+      case "enum": {
+        const written = isScalar(node) ? node.value : undefined;
+        if (typeof written === "string" && shape.values.includes(written)) return written;
+        const options = shape.values.map((v) => `\`${v}\``).join(", ");
+        const what = typeof written === "string" ? `unknown ${name} \`${written}\`` : `${q(name)} must be one of ${options}`;
+        const hint = typeof written === "string" ? didYouMean(written, shape.values) : "";
+        const note = shape.caseSensitive && hint ? ` (${name}s are case-sensitive, as in 1.x)` : "";
+        this.error(here, `${what}${hint || `; expected one of ${options}`}${note}`);
+        return undefined;
+      }
+      case "one-or-list": {
+        if (isSeq(node)) {
+          if (node.items.length === 0) this.error(here, `${q(name)} is an empty list`);
+          const list: unknown[] = [];
+          node.items.forEach((element, index) => {
+            const position = this.positionOf(this.#deref(element));
+            this.#remember(list, index, { key: position, value: position });
+            list.push(this.value(element, shape.of, name));
+          });
+          return list;
+        }
+        const list = [this.value(node, shape.of, name)];
+        this.#remember(list, 0, { key: here, value: here });
+        return list;
+      }
+      case "map":
+        return this.#map(node, shape, name, here);
+      case "object":
+        return this.object(node, shape, name, here);
+      case "variant":
+        throw new Error("a variant is walked by its object, which knows the discriminator");
+    }
+  }
+
+  #string(node: Node | null, shape: Extract<Shape, { type: "string" }>, name: string, here: Position): string | Secret | undefined {
+    let text: string;
+    if (isScalar(node) && typeof node.value === "string") {
+      text = node.value;
+    } else if (shape.refs && isMap(node)) {
+      const resolved = this.#secretRef(node, name, here);
+      if (resolved === undefined) return undefined;
+      text = resolved;
+    } else {
+      const found = isScalar(node) ? (node.value === null ? "nothing" : `a ${typeof node.value}`) : isSeq(node) ? "a list" : isMap(node) ? "a mapping" : "nothing";
+      const refs = shape.refs ? " (or a secret reference: `{env: NAME}`, `{file: PATH}` or `{credential: NAME}`)" : "";
+      const quote = isScalar(node) && node.value !== null && !shape.secret ? "; put it in quotes to make it a string" : "";
+      this.error(here, `${q(name)} must be a string${refs}, found ${found}${quote}`);
+      return undefined;
+    }
+    const problem = this.#checkFormat(text, shape.format);
+    if (problem) {
+      this.error(here, `${q(name)}: ${problem}`);
+      return undefined;
+    }
+    return shape.secret ? new Secret(text) : text;
+  }
+
+  #checkFormat(text: string, format: Extract<Shape, { type: "string" }>["format"]): string | undefined {
+    if (format === "http-url") {
+      // The URL itself is not shown: it may carry credentials or come from a secret reference.
+      const url = URL.canParse(text) ? new URL(text) : undefined;
+      if (!url) return "not a valid URL; write it in full, e.g. `https://api.example.com/path`";
+      if (url.protocol !== "http:" && url.protocol !== "https:") return `the scheme \`${url.protocol}\` is not supported; use \`http:\` or \`https:\``;
+      if (!url.hostname) return "the URL has no host";
+    } else if (format === "listen") {
+      const listen = parseListen(text, this.baseDir);
+      if (typeof listen === "string") return listen;
+    } else if (format === "sha256-hex") {
+      if (!/^[0-9a-fA-F]{64}$/.test(text)) return "must be 64 hexadecimal digits (the output of `printf %s TOKEN | sha256sum`)";
+    }
+    return undefined;
+  }
+
+  #secretRef(node: YAMLMap, name: string, here: Position): string | undefined {
+    const usage = "a secret reference is a map of one key: `{env: NAME}`, `{file: PATH}` or `{credential: NAME}`";
+    const [pair, ...more] = node.items;
+    const kind = isScalar(pair?.key) ? pair.key.value : undefined;
+    const target = isScalar(this.#deref(pair?.value)) ? (this.#deref(pair?.value) as { value: unknown }).value : undefined;
+    if (!pair || more.length > 0 || !SECRET_REF_KINDS.includes(kind as SecretRef["kind"])) {
+      const hint = typeof kind === "string" && !more.length ? didYouMean(kind, SECRET_REF_KINDS) : "";
+      this.error(here, `${q(name)}: ${usage}${hint}`);
+      return undefined;
+    }
+    if (typeof target !== "string" || target === "") {
+      this.error(this.positionOf(this.#deref(pair.value)), `${q(name)}: \`${kind}:\` needs a ${kind === "file" ? "path" : "name"}`);
+      return undefined;
+    }
+    const resolved = resolveSecretRef({ kind: kind as SecretRef["kind"], name: target }, this.env, this.baseDir);
+    if (!resolved.ok) {
+      this.error(this.positionOf(this.#deref(pair.value)), `${q(name)}: ${resolved.problem}`);
+      return undefined;
+    }
+    return resolved.value;
+  }
+
+  /** The pairs of a mapping, with a warning for each key set twice (the later one wins, as in PyYAML). */
+  #pairs(node: YAMLMap): { key: string; pair: Pair; keyAt: Position }[] {
+    const seen = new Map<string, Position>();
+    const pairs: { key: string; pair: Pair; keyAt: Position }[] = [];
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      const keyNode = this.#deref(pair.key);
+      const keyAt = this.positionOf(keyNode);
+      if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === "object") {
+        this.error(keyAt, "a key must be a plain word or path");
+        continue;
+      }
+      const key = String(keyNode.value);
+      const first = seen.get(key);
+      if (first) {
+        // The key is not named: in the pre-1.1 auth form a key is a token.
+        this.warn(keyAt, `this key is set again here (first on line ${first.line}); the later one wins, as in 1.x`);
+        const earlier = pairs.findIndex((p) => p.key === key);
+        pairs.splice(earlier, 1);
+      }
+      seen.set(key, keyAt);
+      pairs.push({ key, pair, keyAt });
+    }
+    return pairs;
+  }
+
+  #map(node: Node | null, shape: Extract<Shape, { type: "map" }>, name: string, here: Position): Map<string, unknown> | undefined {
+    if (!isMap(node)) {
+      this.error(here, `${q(name)} must be a mapping of ${shape.keyDoc}s to their settings`);
+      return undefined;
+    }
+    const result = new Map<string, unknown>();
+    for (const { key, pair, keyAt } of this.#pairs(node)) {
+      const keyProblem = checkKey(key, shape.keyFormat);
+      if (keyProblem) this.error(keyAt, keyProblem);
+      const label = shape.keyFormat === "item-path" ? `item \`${key}\`` : key;
+      const value = shape.values.type === "object" ? this.object(pair.value, shape.values, label, keyAt) : this.value(pair.value, shape.values, label);
+      this.#remember(result, key, { key: keyAt, value: this.positionOf(this.#deref(pair.value)) });
+      // A key whose value is wrong is still known to be there: globs that name it are not
+      // reported as matching nothing.
+      if (!keyProblem) result.set(key, value);
+    }
+    return result;
+  }
+
+  /**
+   * A record of the described fields, defaults filled in (except those that come from
+   * `defaults:`, which the loader fills). `where` is the position of the key this object stands
+   * under, where a missing key is reported.
+   */
+  object(raw: unknown, shape: ObjectShape, name: string, where: Position): Record<string, unknown> | undefined {
+    const node = this.#deref(raw);
+    if (!isMap(node)) {
+      const empty = !node || (isScalar(node) && node.value === null);
+      const required = Object.entries(shape.fields).filter(([, f]) => f.required).map(([k]) => `\`${k}\``);
+      // An entry that may be in the pre-1.1 auth form is not named: its key may be a token.
+      const what = shape.notMappingHint ? "this entry" : `${q(name)}`;
+      if (empty) this.error(where, `${what} is empty${required.length ? `; it needs ${required.join(" and ")}` : ""}`);
+      else this.error(this.positionOf(node), shape.notMappingHint ?? `${q(name)} must be a mapping of keys (${Object.keys(shape.fields).join(", ")})`);
+      return undefined;
+    }
+    const record: Record<string, unknown> = {};
+    const pairs = this.#pairs(node);
+    // A variant's fields depend on its discriminator, so the plain fields go first.
+    const ordered = [...pairs.filter((p) => shape.fields[p.key]?.shape.type !== "variant"), ...pairs.filter((p) => shape.fields[p.key]?.shape.type === "variant")];
+    for (const { key, pair, keyAt } of ordered) {
+      const field = shape.fields[key];
+      const valueNode = this.#deref(pair.value);
+      this.#remember(record, key, { key: keyAt, value: this.positionOf(valueNode) });
+      if (!field) {
+        const where = name === "" ? "at the top level" : `in ${q(name)}`;
+        const message = `unknown key \`${key}\` ${where}${didYouMean(key, Object.keys(shape.fields))}`;
+        if (shape.unknown === "error") this.error(keyAt, message);
+        else this.warn(keyAt, `${message} (ignored, as 1.x did)`);
+        continue;
+      }
+      if (field.ignoredBecause) {
+        this.warn(keyAt, field.ignoredBecause);
+        continue;
+      }
+      if (valueNode === null || (isScalar(valueNode) && valueNode.value === null)) {
+        if (field.nullable) record[key] = null;
+        else this.error(keyAt, `\`${key}\` has no value`);
+        continue;
+      }
+      const fieldShape = field.shape;
+      if (fieldShape.type === "variant") {
+        const chosen = record[fieldShape.discriminator];
+        const variant = typeof chosen === "string" ? fieldShape.variants[chosen] : undefined;
+        // Without a known module there is nothing to check the parameters against; the module's
+        // own problem has been reported.
+        if (variant) record[key] = this.object(valueNode, variant, `the parameters of \`${chosen}\``, keyAt);
+        continue;
+      }
+      const value = fieldShape.type === "object" ? this.object(valueNode, fieldShape, key, keyAt) : this.value(valueNode, fieldShape, key);
+      if (value !== undefined) record[key] = value;
+    }
+    const present = new Set(pairs.map((p) => p.key));
+    for (const [key, field] of Object.entries(shape.fields)) {
+      if (field.required && !present.has(key)) {
+        const owner = name === "" ? "the configuration" : q(name);
+        if (field.shape.type === "variant" && typeof record[field.shape.discriminator] === "string") {
+          const variant = field.shape.variants[record[field.shape.discriminator] as string];
+          const needed = Object.entries(variant?.fields ?? {}).filter(([, f]) => f.required).map(([k]) => `\`${k}\``);
+          this.error(where, `${owner} has no \`${key}\`; ${record[field.shape.discriminator]} needs ${needed.join(", ")}`);
+        } else if (field.shape.type !== "variant" || !present.has(field.shape.discriminator)) {
+          this.error(where, `${owner} has no \`${key}\``);
+        }
+      } else if (!present.has(key) && field.default !== undefined && !field.inherits) {
+        record[key] = defaultValue(field);
+      }
+    }
+    for (const group of shape.exactlyOne ?? []) {
+      const given = group.filter((k) => present.has(k));
+      const options = group.map((k) => `\`${k}\``).join(" or ");
+      if (given.length === 0) this.error(where, `${q(name)} needs ${options}`);
+      if (given.length > 1) this.error(this.at(record, given[1]!, "key"), `${q(name)} has both ${given.map((k) => `\`${k}\``).join(" and ")}; keep one`);
+    }
+    return record;
+  }
+}
+
+/** A field's default, read by the same parsers as a written value. */
+export function defaultValue(field: Field): unknown {
+  if (field.default === undefined) return field.nullable ? null : undefined;
+  if (field.shape.type === "duration") return parseDuration(field.default);
+  if (field.shape.type === "size") return parseSize(field.default);
+  if (field.shape.type === "one-or-list") return [field.default];
+  return field.default;
+}
+
+/** A key's name as messages show it; labels such as "item `/x`" come quoted already. */
+const q = (name: string) => (name.includes("`") ? name : `\`${name}\``);
+
+function checkKey(key: string, format: Extract<Shape, { type: "map" }>["keyFormat"]): string | undefined {
+  if (format === "item-path") {
+    if (!key.startsWith("/")) return `item path \`${key}\` must start with \`/\``;
+    if (/[?#]/.test(key)) return `item path \`${key}\` must not hold \`?\` or \`#\`: the daemon ignores the query string and never sees a fragment`;
+    if (/[\s\x00-\x1f\x7f]/.test(key)) return `item path \`${JSON.stringify(key)}\` must not hold spaces or control characters`;
+    if (RESERVED_PATHS.exact.includes(key) || key.startsWith(RESERVED_PATHS.prefix) || `${key}/` === RESERVED_PATHS.prefix) {
+      return `item path \`${key}\` is the daemon's own (\`/metrics\` and everything under \`/-/\` are reserved); choose another path`;
+    }
+  } else if (format === "header-name") {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return `\`${key}\` is not a valid HTTP header name`;
+  }
+  return undefined;
+}
