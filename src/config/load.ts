@@ -54,6 +54,12 @@ export function parseConfig(source: string, file: string, env: Env = process.env
     const severity = doc.errors.includes(e as never) ? "error" : "warning";
     return { severity, message: `YAML: ${e.message.split("\n")[0]}`, at: { line, column: col } };
   });
+  // The parser recovers from a syntax error as best it can, but what it makes of the rest
+  // is a guess: checking that guess would report problems that are not in the file.
+  if (doc.errors.length > 0) {
+    const note: Problem = { severity: "error", message: "the rest of the file is checked once its YAML syntax is fixed" };
+    return { file, problems: [...syntax, note] };
+  }
   if (doc.contents === null) {
     return { file, problems: [...syntax, { severity: "error", message: "the file is empty; a configuration needs at least `items:`", at: { line: 1, column: 1 } }] };
   }
@@ -107,8 +113,10 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
     clients.push({ name, tokenSha256: new Uint8Array(digest), globs, items: reach });
   }
 
+  // With a client that did not load, who may read what is not known: no guess is reported.
+  const allClientsLoaded = clients.length === authMap.size && (top.auth !== undefined || !w.has(top, "auth"));
   for (const item of items.values()) {
-    if (!item.disable_auth && !clients.some((c) => c.items.includes(item.path))) {
+    if (allClientsLoaded && !item.disable_auth && !clients.some((c) => c.items.includes(item.path))) {
       w.warn(w.at(itemsMap, item.path, "key"), `no client may read item \`${item.path}\`: no glob in \`auth\` matches it, and it does not have \`disable_auth: true\``);
     }
   }

@@ -51,6 +51,11 @@ export class Walker {
     return this.#places.get(container)?.get(key)?.[which] ?? { line: 1, column: 1 };
   }
 
+  /** Whether `container[key]` was written in the file (even if its value was refused). */
+  has(container: object, key: string | number): boolean {
+    return this.#places.get(container)?.has(key) ?? false;
+  }
+
   #remember(container: object, key: string | number, located: Located): void {
     let places = this.#places.get(container);
     if (!places) this.#places.set(container, (places = new Map()));
@@ -104,7 +109,10 @@ export class Walker {
       }
       case "one-or-list": {
         if (isSeq(node)) {
-          if (node.items.length === 0) this.error(here, `${q(name)} is an empty list`);
+          if (node.items.length === 0) {
+            this.error(here, `${q(name)} is an empty list`);
+            return undefined;
+          }
           const list: unknown[] = [];
           node.items.forEach((element, index) => {
             const position = this.positionOf(this.#deref(element));
@@ -187,14 +195,28 @@ export class Walker {
     return resolved.value;
   }
 
-  /** The pairs of a mapping, with a warning for each key set twice (the later one wins, as in PyYAML). */
-  #pairs(node: YAMLMap): { key: string; pair: Pair; keyAt: Position }[] {
+  /**
+   * The pairs of a mapping, with a warning for each key set twice (the later one wins, as in
+   * PyYAML), and with YAML 1.1 merge keys (`<<: *anchor`) expanded: the mapping's own keys win
+   * over merged ones, and an earlier merged mapping over a later one.
+   */
+  #pairs(node: YAMLMap, warnTwice = true): { key: string; pair: Pair; keyAt: Position }[] {
     const seen = new Map<string, Position>();
-    const pairs: { key: string; pair: Pair; keyAt: Position }[] = [];
+    const own: { key: string; pair: Pair; keyAt: Position }[] = [];
+    const merged: { key: string; pair: Pair; keyAt: Position }[] = [];
     for (const pair of node.items) {
       if (!isPair(pair)) continue;
       const keyNode = this.#deref(pair.key);
       const keyAt = this.positionOf(keyNode);
+      if (isScalar(keyNode) && typeof keyNode.value === "symbol") {
+        const value = this.#deref(pair.value);
+        for (const source of isSeq(value) ? value.items : [value]) {
+          const map = this.#deref(source);
+          if (isMap(map)) merged.push(...this.#pairs(map, false).filter((p) => !merged.some((m) => m.key === p.key)));
+          else this.error(map ? this.positionOf(map) : keyAt, "`<<` merges only mappings (`<<: *anchor` or `<<: [*a, *b]`)");
+        }
+        continue;
+      }
       if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === "object") {
         this.error(keyAt, "a key must be a plain word or path");
         continue;
@@ -203,14 +225,13 @@ export class Walker {
       const first = seen.get(key);
       if (first) {
         // The key is not named: in the pre-1.1 auth form a key is a token.
-        this.warn(keyAt, `this key is set again here (first on line ${first.line}); the later one wins, as in 1.x`);
-        const earlier = pairs.findIndex((p) => p.key === key);
-        pairs.splice(earlier, 1);
+        if (warnTwice) this.warn(keyAt, `this key is set again here (first on line ${first.line}); the later one wins, as in 1.x`);
+        own.splice(own.findIndex((p) => p.key === key), 1);
       }
       seen.set(key, keyAt);
-      pairs.push({ key, pair, keyAt });
+      own.push({ key, pair, keyAt });
     }
-    return pairs;
+    return [...merged.filter((m) => !seen.has(m.key)), ...own];
   }
 
   #map(node: Node | null, shape: Extract<Shape, { type: "map" }>, name: string, here: Position): Map<string, unknown> | undefined {
@@ -225,9 +246,9 @@ export class Walker {
       const label = shape.keyFormat === "item-path" ? `item \`${key}\`` : key;
       const value = shape.values.type === "object" ? this.object(pair.value, shape.values, label, keyAt) : this.value(pair.value, shape.values, label);
       this.#remember(result, key, { key: keyAt, value: this.positionOf(this.#deref(pair.value)) });
-      // A key whose value is wrong is still known to be there: globs that name it are not
-      // reported as matching nothing.
-      if (!keyProblem) result.set(key, value);
+      // A key that is wrong, or whose value is, is still known to be there (as undefined):
+      // globs that name it are not reported as matching nothing.
+      result.set(key, keyProblem ? undefined : value);
     }
     return result;
   }
@@ -291,9 +312,9 @@ export class Walker {
         if (field.shape.type === "variant" && typeof record[field.shape.discriminator] === "string") {
           const variant = field.shape.variants[record[field.shape.discriminator] as string];
           const needed = Object.entries(variant?.fields ?? {}).filter(([, f]) => f.required).map(([k]) => `\`${k}\``);
-          this.error(where, `${owner} has no \`${key}\`; ${record[field.shape.discriminator]} needs ${needed.join(", ")}`);
+          this.error(where, `missing \`${key}\` in ${owner}; \`${record[field.shape.discriminator]}\` needs ${needed.join(", ")}`);
         } else if (field.shape.type !== "variant" || !present.has(field.shape.discriminator)) {
-          this.error(where, `${owner} has no \`${key}\``);
+          this.error(where, `missing \`${key}\` in ${owner}`);
         }
       } else if (!present.has(key) && field.default !== undefined && !field.inherits) {
         record[key] = defaultValue(field);
