@@ -1,0 +1,113 @@
+/**
+ * The one bounded upstream fetch all backends use: a `GET` with our User-Agent, the whole
+ * exchange (connect, headers, body) under one deadline, the body read in chunks and cut off
+ * at `max_body` whatever Content-Length says, and every way it can go wrong turned into an
+ * UpstreamFailure of a known kind.
+ */
+import { VERSION } from "../version";
+import { UpstreamFailure } from "./failure";
+
+export const USER_AGENT = `cachish/${VERSION}`;
+
+export type UpstreamRequest = { url: string; headers: Record<string, string> };
+export type Limits = { timeout: number; maxBody: number };
+
+export async function boundedFetch(request: UpstreamRequest, limits: Limits): Promise<Uint8Array> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, limits.timeout);
+  try {
+    const response = await follow(request, controller.signal, () => timedOut, limits.timeout);
+    if (response.status < 200 || response.status > 299) {
+      await response.body?.cancel().catch(() => {});
+      throw new UpstreamFailure("status", `the upstream answered ${response.status}`, response.status);
+    }
+    const declared = Number(response.headers.get("content-length"));
+    if (Number.isFinite(declared) && declared > limits.maxBody) {
+      await response.body?.cancel().catch(() => {});
+      throw new UpstreamFailure("too-large", `the body is ${declared} bytes, over max_body (${limits.maxBody})`);
+    }
+    return await readCapped(response, limits.maxBody, () => timedOut, limits.timeout);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+/**
+ * Follows redirects as 1.x (Python requests) did, but by hand: a hop to another origin drops
+ * every header the item configured (an API token, a Hawk signature), so that a redirect
+ * cannot carry a credential to a host it was not meant for.
+ */
+async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: () => boolean, timeout: number): Promise<Response> {
+  let url = new URL(request.url);
+  let headers = request.headers;
+  for (let hop = 0; ; hop++) {
+    let response: Response;
+    try {
+      response = await fetch(url.href, {
+        method: "GET",
+        headers: { ...headers, "User-Agent": USER_AGENT },
+        signal,
+        redirect: "manual",
+        // Bun's own idle timer must not fire before the item's timeout.
+        timeout: false,
+      } as RequestInit);
+    } catch (error) {
+      if (timedOut()) throw new UpstreamFailure("timeout", `no answer within ${timeout} ms`);
+      throw new UpstreamFailure("connect", connectProblem(error));
+    }
+    const location = response.headers.get("location");
+    if (!REDIRECTS.has(response.status) || !location) return response;
+    await response.body?.cancel().catch(() => {});
+    if (hop >= MAX_REDIRECTS) throw new UpstreamFailure("status", `more than ${MAX_REDIRECTS} redirects`, response.status);
+    const next = URL.canParse(location, url.href) ? new URL(location, url.href) : undefined;
+    if (!next || (next.protocol !== "http:" && next.protocol !== "https:")) {
+      throw new UpstreamFailure("status", "a redirect to an unusable location", response.status);
+    }
+    if (next.origin !== url.origin) headers = {};
+    url = next;
+  }
+}
+
+async function readCapped(response: Response, maxBody: number, timedOut: () => boolean, timeout: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body?.getReader();
+  if (!reader) return new Uint8Array();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBody) {
+        await reader.cancel().catch(() => {});
+        throw new UpstreamFailure("too-large", `the body is over max_body (${maxBody} bytes)`);
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof UpstreamFailure) throw error;
+    if (timedOut()) throw new UpstreamFailure("timeout", `the body did not arrive within ${timeout} ms`);
+    throw new UpstreamFailure("connect", `the connection broke while reading the body: ${connectProblem(error)}`);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** A short cause without the URL (which may hold credentials): Bun's codes say enough. */
+function connectProblem(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  if (code) return code;
+  return error instanceof Error ? error.name : "connection failed";
+}

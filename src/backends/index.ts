@@ -1,0 +1,48 @@
+/**
+ * The registry of modules (static: `bun build --compile` cannot bundle import paths chosen
+ * at run time) and the one way an item's value is fetched.
+ */
+import type { Item } from "../config/types";
+import { JsonSyntaxError, parseJson, pickKeys, stringifyJson } from "../json";
+import type { Backend } from "./backend";
+import { UpstreamFailure } from "./failure";
+import { boundedFetch } from "./fetch";
+import { hawk } from "./hawk";
+import { heroku } from "./heroku";
+import { jsonHttp } from "./json-http";
+
+const BACKENDS: { [M in Item["module"]]: Backend<Extract<Item, { module: M }>["parameters"]> } = {
+  JsonHttp: jsonHttp,
+  Heroku: heroku,
+  Hawk: hawk,
+};
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/**
+ * Fetches an item's value once: the bytes to answer with (JSON as 1.x wrote it), or an
+ * UpstreamFailure saying why not.
+ */
+export async function fetchItem(item: Item, now: number): Promise<Uint8Array> {
+  const backend = BACKENDS[item.module] as Backend<Item["parameters"]>;
+  const request = backend.request(item.parameters, now);
+  const body = await boundedFetch(request, { timeout: item.policy.timeout, maxBody: item.policy.max_body });
+  let parsed;
+  try {
+    parsed = parseJson(utf8.decode(body));
+  } catch (error) {
+    const why = error instanceof JsonSyntaxError ? error.message : "the body is not UTF-8";
+    throw new UpstreamFailure("invalid-json", `the answer is not JSON: ${why}`);
+  }
+  const keys = backend.keys(item.parameters);
+  if (keys) {
+    const picked = pickKeys(parsed, keys);
+    if (!picked.ok) {
+      const what = parsed.type === "object" ? `has no ${picked.missing.map((k) => JSON.stringify(k)).join(", ")}` : `is not an object`;
+      throw new UpstreamFailure("missing-field", `the answer ${what}`);
+    }
+    parsed = picked.value;
+  }
+  return encoder.encode(stringifyJson(parsed));
+}
