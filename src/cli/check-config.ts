@@ -1,4 +1,7 @@
 import { defineCommand } from "citty";
+import { fetchItem } from "../backends";
+import { asFailure } from "../backends/failure";
+import type { Config } from "../config/types";
 import { type LoadResult, loadConfig, type Problem } from "../config/load";
 import { locateConfig } from "../config/locate";
 import { type Summary, summarize } from "../config/summary";
@@ -70,9 +73,35 @@ export function report(result: LoadResult, strict: boolean): CheckReport {
 }
 
 /** The --json form: positions flattened so that a `jq` line can read them. */
-function toJson(checked: CheckReport): string {
+function toJson(checked: CheckReport, probes?: Probe[]): string {
   const problems = checked.problems.map((p) => ({ severity: p.severity, line: p.at?.line ?? null, column: p.at?.column ?? null, message: p.message }));
-  return `${JSON.stringify({ ...checked, problems }, null, 2)}\n`;
+  return `${JSON.stringify({ ...checked, problems, ...(probes ? { probes } : {}) }, null, 2)}\n`;
+}
+
+export type Probe = { path: string; ok: boolean; ms: number; failure?: string; status?: number; reason?: string };
+
+/** Fetches every item once, all at a time, each bounded by its timeout; no value is kept or shown. */
+export async function probe(config: Config): Promise<Probe[]> {
+  return Promise.all(
+    [...config.items.values()].map(async (item) => {
+      const started = performance.now();
+      try {
+        await fetchItem(item, Date.now());
+        return { path: item.path, ok: true, ms: Math.round(performance.now() - started) };
+      } catch (error) {
+        const failure = asFailure(error);
+        return { path: item.path, ok: false, ms: Math.round(performance.now() - started), failure: failure.kind, status: failure.status, reason: failure.message };
+      }
+    }),
+  );
+}
+
+function renderProbes(probes: Probe[]): string {
+  const width = Math.max(...probes.map((p) => p.path.length));
+  const lines = probes.map((p) =>
+    p.ok ? `  probe ${p.path.padEnd(width)}  ok ${p.ms} ms` : `  probe ${p.path.padEnd(width)}  failed (${p.failure}) after ${p.ms} ms: ${p.reason}`,
+  );
+  return `probes:\n${lines.join("\n")}`;
 }
 
 export function checkConfigCommand(io: Output): Command {
@@ -84,16 +113,21 @@ export function checkConfigCommand(io: Output): Command {
         config: { type: "string", valueHint: "FILE", description: "The file to check, as for `serve`" },
         strict: { type: "boolean", description: "Treat every warning as an error (for a CI step that guards the file)" },
         json: { type: "boolean", description: "Print the problems and the summary as one JSON document" },
+        probe: { type: "boolean", description: "Also fetch every item once and report ok or the failure with its time (no value is printed)" },
       },
-      run({ args }) {
+      async run({ args }) {
         if (args.file && args.config && args.file !== args.config) {
           throw new UsageError("give the file either as FILE or as --config FILE, not both");
         }
         const file = locateConfig(args.file || args.config);
-        const checked = report(loadConfig(file), Boolean(args.strict));
+        const loaded = loadConfig(file);
+        const checked = report(loaded, Boolean(args.strict));
+        const probes = args.probe && checked.valid && loaded.config ? await probe(loaded.config) : undefined;
+        const failedProbes = probes?.filter((p) => !p.ok).length ?? 0;
+        const code = !checked.valid || failedProbes > 0 ? 1 : 0;
         if (args.json) {
-          io.out(toJson(checked));
-          return checked.valid ? 0 : 1;
+          io.out(toJson(checked, probes));
+          return code;
         }
         for (const problem of checked.problems) io.err(`${formatProblem(file, problem)}\n`);
         const counts = [checked.errors && plural(checked.errors, "error"), checked.warnings && plural(checked.warnings, "warning")].filter(Boolean).join(", ");
@@ -103,14 +137,18 @@ export function checkConfigCommand(io: Output): Command {
         }
         const s = checked.summary!;
         io.out(`${file}: valid, ${plural(s.items.length, "item")}, ${plural(s.clients.length, "client")}${counts ? ` (${counts})` : ""}\n\n${renderSummary(s)}\n`);
-        return 0;
+        if (probes) {
+          io.out(`\n${renderProbes(probes)}\n`);
+          if (failedProbes) io.err(`${file}: ${plural(failedProbes, "probe")} failed\n`);
+        }
+        return code;
       },
     }),
     footer: [
       "EXIT CODES",
       "",
       "  0  the file is valid (warnings may have been printed)",
-      "  1  the file is invalid, cannot be read, or has warnings under --strict",
+      "  1  the file is invalid, cannot be read, has warnings under --strict, or a --probe failed",
       "  2  usage error",
     ].join("\n"),
   };

@@ -6,6 +6,7 @@ import { defineCommand } from "citty";
 import { VERSION } from "../version";
 import { checkConfigCommand } from "./check-config";
 import { type Command, type Output, runCli } from "./run";
+import { serveCommand } from "./serve";
 
 const io: Output = {
   out: (text) => process.stdout.write(text),
@@ -20,6 +21,7 @@ const main: Command = defineCommand({
     description: "Fetches configured values for local services, hands each only what its token allows, and serves the last good value when the upstream fails.",
   },
   subCommands: {
+    serve: serveCommand(io),
     "check-config": checkConfigCommand(io),
   },
 });
