@@ -5,6 +5,7 @@
 import { defineCommand } from "citty";
 import { VERSION } from "../version";
 import { checkConfigCommand } from "./check-config";
+import { getCommand } from "./get";
 import { type Command, type Output, runCli } from "./run";
 import { serveCommand } from "./serve";
 
@@ -22,6 +23,7 @@ const main: Command = defineCommand({
   },
   subCommands: {
     serve: serveCommand(io),
+    get: getCommand(io),
     "check-config": checkConfigCommand(io),
   },
 });
