@@ -7,6 +7,7 @@ import type { Config, Listen } from "./config/types";
 import { clearStaleSocket, listen } from "./http/server";
 import { openResolver } from "./local";
 import type { Logger } from "./log";
+import { Metrics } from "./metrics";
 import { type Clock, systemClock } from "./resolver";
 
 /** The daemon cannot listen where it was told to. */
@@ -26,7 +27,8 @@ export type Daemon = {
 export async function startDaemon(config: Config, log: Logger, options: { listen?: Listen; clock?: Clock } = {}): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
   const address = options.listen ?? config.listen;
-  const { resolver, store } = await openResolver(config, log, clock);
+  const metrics = config.metrics ? new Metrics() : undefined;
+  const { resolver, store } = await openResolver(config, log, { clock, ...(metrics ? { metrics } : {}) });
   let ready = false;
   let server: Server<unknown>;
   try {
@@ -34,7 +36,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       const problem = await clearStaleSocket(address.path);
       if (problem) throw new ListenError(`cannot listen: ${problem}`);
     }
-    server = listen(address, { resolver, clients: () => config.clients, log, clock, ready: () => ready });
+    server = listen(address, { resolver, clients: () => config.clients, log, clock, ready: () => ready, ...(metrics ? { metrics } : {}) });
   } catch (error) {
     await store.close();
     if (error instanceof ListenError) throw error;
@@ -43,6 +45,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
     throw new ListenError(`cannot listen on ${formatListen(address)}: ${why}`);
   }
   ready = true;
+  resolver.startRefresh();
   const shown = address.kind === "unix" ? formatListen(address) : formatListen({ ...address, port: server.port ?? address.port });
   return {
     address: shown,
@@ -50,6 +53,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       ready = false;
       // Stops accepting at once; the requests in flight finish (each bounded by its item's timeout).
       await server.stop(false);
+      await resolver.stop();
       await store.close();
     },
   };

@@ -5,17 +5,18 @@
  */
 import type { Config } from "./config/types";
 import type { Logger } from "./log";
+import type { Metrics } from "./metrics";
 import { type Clock, Resolver, systemClock } from "./resolver";
 import { importLegacyFiles } from "./store/legacy";
 import { SqliteStore } from "./store/sqlite";
 
-export async function openResolver(config: Config, log: Logger, clock: Clock = systemClock): Promise<{ resolver: Resolver; store: SqliteStore }> {
+export async function openResolver(config: Config, log: Logger, options: { clock?: Clock; metrics?: Metrics } = {}): Promise<{ resolver: Resolver; store: SqliteStore }> {
   const store = SqliteStore.open(config.cache_dir, log);
   try {
     const stored = await store.all();
     const imported = await importLegacyFiles(store, config.cache_dir, config.items.keys(), stored, log);
-    const resolver = new Resolver(config.items, store, log, clock);
-    await resolver.load(new Map([...stored, ...imported]));
+    const resolver = new Resolver({ items: config.items, store, log, clock: options.clock ?? systemClock, ...(options.metrics ? { metrics: options.metrics } : {}) });
+    resolver.load(new Map([...stored, ...imported]));
     return { resolver, store };
   } catch (error) {
     await store.close();

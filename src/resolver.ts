@@ -1,61 +1,116 @@
 /**
- * The one path a value takes, for the daemon and for `cachish get --config` alike: from
- * memory within `ttl`, else from a fetch (shared by every request that arrives while it is
- * in flight), written to the store before it is answered, else, when the fetch fails, the
- * stored value unless it is older than `max_stale`. It returns an Outcome and knows nothing
- * of HTTP; time comes from an injected clock, so that policies are tested without sleeping.
+ * The one path a value takes, for the daemon and for `cachish get --config` alike (SPEC 5.3):
  *
- * Memory serves, SQLite keeps: every stored value is read into memory at start, so a hit
- * never touches the disk.
+ * - within `ttl`, the value in memory, without asking the upstream;
+ * - after a failure, the upstream is left alone for a backoff window (1 s, doubling up to
+ *   `max_backoff`): requests get the stored value at once, and when the window has passed the
+ *   retry runs in the background while they still do. No client waits on a failing upstream
+ *   more than once per outage;
+ * - otherwise one fetch per item at a time, shared by every request that arrives meanwhile
+ *   (`collapsed`), written to the store before it is answered; with `stale_after`, a request
+ *   that has waited that long gets the stored value and the fetch goes on;
+ * - a failed fetch answers with the stored value unless it is older than `max_stale`.
+ *
+ * It returns an Outcome and knows nothing of HTTP. Time comes from an injected clock, so that
+ * every policy is tested without sleeping. Memory serves, SQLite keeps: stored values are read
+ * into memory at start, so a hit never touches the disk.
  */
 import { fetchItem } from "./backends";
-import { asFailure, type UpstreamFailure } from "./backends/failure";
+import { asFailure, UpstreamFailure } from "./backends/failure";
 import type { Item } from "./config/types";
 import { parseJson } from "./json";
 import type { Logger } from "./log";
+import type { ItemState, Metrics } from "./metrics";
 import type { Store, Stored } from "./store/store";
 
-export type Clock = { now(): number };
-export const systemClock: Clock = { now: () => Date.now() };
+export type Timer = { done: Promise<void>; cancel(): void };
+export type Clock = { now(): number; timer(ms: number): Timer };
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  timer(ms) {
+    let handle: ReturnType<typeof setTimeout> | undefined;
+    const done = new Promise<void>((resolve) => (handle = setTimeout(resolve, ms)));
+    return { done, cancel: () => clearTimeout(handle) };
+  },
+};
 
 export type Outcome =
   /** Fetched for this request, or for one it joined (`collapsed`). `replaced`: a value was stored before. */
   | { kind: "fresh"; value: Uint8Array; fetchedAt: number; collapsed: boolean; replaced: boolean; upstreamMs: number }
   /** From memory, younger than `ttl`: the upstream was not asked. */
   | { kind: "hit"; value: Uint8Array; fetchedAt: number; ttl: number }
-  /** From the store because the fetch failed. */
-  | { kind: "stale"; value: Uint8Array; fetchedAt: number; failure: UpstreamFailure; collapsed: boolean; ttl: number; upstreamMs: number }
-  /** The fetch failed and nothing usable is stored. */
-  | { kind: "unavailable"; failure: UpstreamFailure; collapsed: boolean; upstreamMs: number };
+  /**
+   * The stored value, because the upstream failed (`detail` is the failure's kind), is in its
+   * backoff window (`backoff`), or had not answered after `stale_after` (`stale-after`).
+   */
+  | { kind: "stale"; value: Uint8Array; fetchedAt: number; detail: string; collapsed: boolean; ttl: number; upstreamMs?: number }
+  /** No usable value: the upstream failed, or is in its backoff window, and nothing servable is stored. */
+  | { kind: "unavailable"; detail: string; status?: number; collapsed: boolean; upstreamMs?: number; retryAfter?: number };
+
+type StaleOutcome = Extract<Outcome, { kind: "stale" }>;
 
 type FetchResult = { ok: true; stored: Stored; replaced: boolean; ms: number } | { ok: false; failure: UpstreamFailure; ms: number };
 
 export type Fetcher = (item: Item, now: number) => Promise<Uint8Array>;
 
-export class Resolver {
-  readonly #memory = new Map<string, Stored>();
-  readonly #inflight = new Map<string, Promise<FetchResult>>();
-  #items: ReadonlyMap<string, Item>;
+type State = {
+  stored?: Stored;
+  inflight?: Promise<FetchResult>;
+  /** Consecutive failed fetches; 0 when the last one succeeded. */
+  failures: number;
+  /** Until then (ms since the epoch), the upstream is left alone. */
+  retryAt: number;
+  lastFailure?: UpstreamFailure;
+};
 
-  constructor(
-    items: ReadonlyMap<string, Item>,
-    private readonly store: Store,
-    private readonly log: Logger,
-    private readonly clock: Clock = systemClock,
-    private readonly fetcher: Fetcher = fetchItem,
-  ) {
-    this.#items = items;
+/** A fetch that does not settle (a bug, a stuck socket) gives up this long after its timeout. */
+const DEADLINE_GRACE = 1000;
+
+export function backoffDelay(failures: number, maxBackoff: number): number {
+  return Math.min(1000 * 2 ** Math.min(failures - 1, 30), maxBackoff);
+}
+
+export type ResolverOptions = {
+  items: ReadonlyMap<string, Item>;
+  store: Store;
+  log: Logger;
+  clock?: Clock;
+  fetcher?: Fetcher;
+  metrics?: Metrics;
+};
+
+export class Resolver {
+  readonly #states = new Map<string, State>();
+  readonly #items: ReadonlyMap<string, Item>;
+  readonly #store: Store;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #fetcher: Fetcher;
+  readonly #metrics: Metrics | undefined;
+  readonly #refreshTimers = new Set<Timer>();
+  #stopped = false;
+
+  constructor(options: ResolverOptions) {
+    this.#items = options.items;
+    this.#store = options.store;
+    this.#log = options.log;
+    this.#clock = options.clock ?? systemClock;
+    this.#fetcher = options.fetcher ?? fetchItem;
+    this.#metrics = options.metrics;
+    for (const path of this.#items.keys()) this.#states.set(path, { failures: 0, retryAt: 0 });
   }
 
   /** Reads every stored value of a configured item into memory; a corrupt one is logged and left out. */
-  async load(stored: ReadonlyMap<string, Stored>): Promise<void> {
+  load(stored: ReadonlyMap<string, Stored>): void {
     for (const [path, value] of stored) {
-      if (!this.#items.has(path)) continue;
+      const state = this.#states.get(path);
+      if (!state) continue;
       try {
         parseJson(new TextDecoder("utf-8", { fatal: true }).decode(value.value));
-        this.#memory.set(path, value);
+        state.stored = value;
       } catch {
-        this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: path });
+        this.#log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: path });
       }
     }
   }
@@ -64,67 +119,173 @@ export class Resolver {
     return this.#items.get(path);
   }
 
-  /** What is in memory for `path`, for `/metrics` and for answering without a fetch. */
   stored(path: string): Stored | undefined {
-    return this.#memory.get(path);
+    return this.#states.get(path)?.stored;
   }
 
-  /**
-   * A hit within `ttl`, answered without a promise: the hot path of the daemon. Undefined
-   * when the value must be resolved.
-   */
+  /** The state of every item for /metrics. */
+  states(): ItemState[] {
+    const now = this.#clock.now();
+    return [...this.#states].map(([path, s]) => ({ path, ageSeconds: s.stored ? Math.max(0, (now - s.stored.fetchedAt) / 1000) : null, failing: s.failures > 0 }));
+  }
+
+  /** A hit within `ttl`, answered without a promise: the hot path of the daemon. Undefined when the value must be resolved. */
   peek(path: string): Outcome | undefined {
     const item = this.#items.get(path);
-    const stored = this.#memory.get(path);
+    const stored = this.#states.get(path)?.stored;
     if (!item || !stored || item.policy.ttl === 0) return undefined;
-    if (this.clock.now() - stored.fetchedAt >= item.policy.ttl) return undefined;
+    if (this.#clock.now() - stored.fetchedAt >= item.policy.ttl) return undefined;
     return { kind: "hit", value: stored.value, fetchedAt: stored.fetchedAt, ttl: item.policy.ttl };
   }
 
   async resolve(path: string): Promise<Outcome> {
     const item = this.#items.get(path);
-    if (!item) throw new Error(`resolve() of an unconfigured path ${path}`);
+    const state = this.#states.get(path);
+    if (!item || !state) throw new Error(`resolve() of an unconfigured path ${path}`);
     const hit = this.peek(path);
     if (hit) return hit;
-    let pending = this.#inflight.get(path);
-    const collapsed = pending !== undefined;
-    if (!pending) {
-      pending = this.#fetch(item).finally(() => this.#inflight.delete(path));
-      this.#inflight.set(path, pending);
+    const { policy } = item;
+
+    if (policy.max_backoff > 0 && state.failures > 0) {
+      const servable = this.#servable(item, state);
+      if (this.#clock.now() < state.retryAt) {
+        // The window is open: nobody asks the upstream, everybody gets an answer now.
+        if (servable) return this.#stale(item, servable, "backoff", false);
+        return { kind: "unavailable", detail: "backoff", collapsed: false, retryAfter: this.#retryAfter(state) };
+      }
+      if (servable) {
+        // The window has passed: the retry runs in the background, the client does not wait on it.
+        if (!state.inflight) void this.#start(item, state);
+        return this.#stale(item, servable, state.lastFailure?.detail ?? "backoff", false);
+      }
     }
-    const result = await pending;
+
+    const collapsed = state.inflight !== undefined;
+    const pending = state.inflight ?? this.#start(item, state);
+    let result: FetchResult | undefined;
+    const early = policy.stale_after !== null ? this.#servable(item, state) : undefined;
+    if (early && policy.stale_after !== null) {
+      const timer = this.#clock.timer(policy.stale_after);
+      result = await Promise.race([pending, timer.done.then(() => undefined)]);
+      timer.cancel();
+      // Not answered yet: the stored value now; the fetch goes on and stores what it gets.
+      if (!result) return this.#stale(item, early, "stale-after", collapsed);
+    } else {
+      result = await pending;
+    }
     if (result.ok) {
       return { kind: "fresh", value: result.stored.value, fetchedAt: result.stored.fetchedAt, collapsed, replaced: result.replaced, upstreamMs: result.ms };
     }
-    const stored = this.#memory.get(path);
-    const age = stored ? this.clock.now() - stored.fetchedAt : 0;
-    if (stored && (item.policy.max_stale === null || age <= item.policy.max_stale)) {
-      return { kind: "stale", value: stored.value, fetchedAt: stored.fetchedAt, failure: result.failure, collapsed, ttl: item.policy.ttl, upstreamMs: result.ms };
-    }
-    return { kind: "unavailable", failure: result.failure, collapsed, upstreamMs: result.ms };
+    const servable = this.#servable(item, state);
+    if (servable) return { ...this.#stale(item, servable, result.failure.detail, collapsed), upstreamMs: result.ms };
+    const retryAfter = policy.max_backoff > 0 ? this.#retryAfter(state) : undefined;
+    return {
+      kind: "unavailable",
+      detail: result.failure.detail,
+      collapsed,
+      upstreamMs: result.ms,
+      ...(result.failure.status !== undefined ? { status: result.failure.status } : {}),
+      ...(retryAfter ? { retryAfter } : {}),
+    };
   }
 
-  async #fetch(item: Item): Promise<FetchResult> {
-    const started = this.clock.now();
+  /** Starts `refresh`: a fetch of each item that has one now, then at its interval (never two at once, never in a backoff window). */
+  startRefresh(): void {
+    for (const [path, item] of this.#items) {
+      const interval = item.policy.refresh;
+      const state = this.#states.get(path)!;
+      if (interval === null) continue;
+      const tick = () => {
+        if (this.#stopped) return;
+        if (!state.inflight && this.#clock.now() >= state.retryAt) void this.#start(item, state);
+        const timer = this.#clock.timer(interval);
+        this.#refreshTimers.add(timer);
+        void timer.done.then(() => {
+          this.#refreshTimers.delete(timer);
+          tick();
+        });
+      };
+      tick();
+    }
+  }
+
+  /** Stops refreshing and waits for the fetches in flight (each bounded by its timeout), so the store can close. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#refreshTimers) timer.cancel();
+    this.#refreshTimers.clear();
+    await Promise.allSettled([...this.#states.values()].map((s) => s.inflight));
+  }
+
+  #servable(item: Item, state: State): Stored | undefined {
+    const stored = state.stored;
+    if (!stored) return undefined;
+    const maxStale = item.policy.max_stale;
+    return maxStale === null || this.#clock.now() - stored.fetchedAt <= maxStale ? stored : undefined;
+  }
+
+  #stale(item: Item, stored: Stored, detail: string, collapsed: boolean): StaleOutcome {
+    return { kind: "stale", value: stored.value, fetchedAt: stored.fetchedAt, detail, collapsed, ttl: item.policy.ttl };
+  }
+
+  #retryAfter(state: State): number {
+    return Math.max(1, Math.ceil((state.retryAt - this.#clock.now()) / 1000));
+  }
+
+  #start(item: Item, state: State): Promise<FetchResult> {
+    const pending = this.#fetch(item, state).finally(() => {
+      if (state.inflight === pending) state.inflight = undefined;
+    });
+    state.inflight = pending;
+    return pending;
+  }
+
+  async #fetch(item: Item, state: State): Promise<FetchResult> {
+    const started = this.#clock.now();
     let value: Uint8Array;
+    const deadline = this.#clock.timer(item.policy.timeout + DEADLINE_GRACE);
     try {
-      value = await this.fetcher(item, started);
+      value = await Promise.race([
+        this.#fetcher(item, started),
+        deadline.done.then((): never => {
+          throw new UpstreamFailure("timeout", `the fetch did not settle within ${item.policy.timeout} ms`);
+        }),
+      ]);
     } catch (error) {
       const failure = asFailure(error);
-      const ms = this.clock.now() - started;
+      const ms = this.#clock.now() - started;
+      state.failures++;
+      state.lastFailure = failure;
+      if (item.policy.max_backoff > 0) state.retryAt = this.#clock.now() + backoffDelay(state.failures, item.policy.max_backoff);
+      this.#metrics?.fetched(item.path, failure.detail, ms / 1000);
       // Once per fetch, however many requests shared it; never the body or a secret.
-      this.log.warn("upstream failure", { item: item.path, failure: failure.kind, status: failure.status, upstream_ms: ms, reason: failure.message });
+      this.#log.warn("upstream failure", {
+        item: item.path,
+        failure: failure.kind,
+        status: failure.status,
+        upstream_ms: ms,
+        failures: state.failures,
+        retry_in_ms: state.retryAt > this.#clock.now() ? state.retryAt - this.#clock.now() : undefined,
+        reason: failure.message,
+      });
       return { ok: false, failure, ms };
+    } finally {
+      deadline.cancel();
     }
-    const stored = { value, fetchedAt: this.clock.now() };
-    const replaced = this.#memory.has(item.path);
+    const stored = { value, fetchedAt: this.#clock.now() };
+    const replaced = state.stored !== undefined;
     try {
-      await this.store.put(item.path, stored);
+      await this.#store.put(item.path, stored);
     } catch (error) {
       // The value is good and is served; the store keeps the previous one until a write works.
-      this.log.error("could not write a fetched value to the store", { item: item.path, cause: error instanceof Error ? error.message : String(error) });
+      this.#log.error("could not write a fetched value to the store", { item: item.path, cause: error instanceof Error ? error.message : String(error) });
     }
-    this.#memory.set(item.path, stored);
+    state.stored = stored;
+    if (state.failures > 0) this.#log.info("upstream recovered", { item: item.path, after_failures: state.failures });
+    state.failures = 0;
+    state.retryAt = 0;
+    state.lastFailure = undefined;
+    this.#metrics?.fetched(item.path, "ok", (stored.fetchedAt - started) / 1000);
     return { ok: true, stored, replaced, ms: stored.fetchedAt - started };
   }
 }

@@ -18,10 +18,10 @@ const decoder = new TextDecoder();
 
 export function fromOutcome(outcome: Outcome, now: number): Answer {
   if (outcome.kind === "unavailable") {
-    return { kind: "unavailable", why: `the upstream failed (${outcome.failure.detail}) and no value is stored` };
+    return { kind: "unavailable", why: `the upstream failed (${outcome.detail}) and no value is stored` };
   }
   const ageSeconds = outcome.kind === "fresh" ? 0 : Math.max(0, Math.floor((now - outcome.fetchedAt) / 1000));
-  return { kind: "value", body: decoder.decode(outcome.value), ageSeconds, ...(outcome.kind === "stale" ? { stale: outcome.failure.detail } : {}) };
+  return { kind: "value", body: decoder.decode(outcome.value), ageSeconds, ...(outcome.kind === "stale" ? { stale: outcome.detail } : {}) };
 }
 
 /** The daemon's answer, read as SPEC 5.2 writes it. */

@@ -25,12 +25,12 @@ export function cacheStatus(outcome: Outcome, now: number): string {
       parts.push("hit");
       // A negative ttl says how long ago the value stopped being fresh, where a ttl applies.
       if (outcome.ttl > 0) parts.push(`ttl=${-seconds(now - outcome.fetchedAt - outcome.ttl)}`);
-      parts.push(`detail=${outcome.failure.detail}`);
+      parts.push(`detail=${outcome.detail}`);
       break;
     case "unavailable":
       parts.push("fwd=miss");
-      if (outcome.failure.status !== undefined) parts.push(`fwd-status=${outcome.failure.status}`);
-      parts.push(`detail=${outcome.failure.detail}`);
+      if (outcome.status !== undefined) parts.push(`fwd-status=${outcome.status}`);
+      parts.push(`detail=${outcome.detail}`);
       break;
   }
   if (outcome.kind !== "hit" && outcome.collapsed) parts.push("collapsed");
@@ -42,6 +42,7 @@ export function answer(outcome: Outcome, now: number, head: boolean): Response {
   if (outcome.kind === "unavailable") {
     headers["Content-Type"] = "text/plain; charset=utf-8";
     headers["X-Cache"] = "miss";
+    if (outcome.retryAfter) headers["Retry-After"] = String(outcome.retryAfter);
     return new Response(head ? null : UPSTREAM_FAILURE, { status: 503, headers });
   }
   headers["Content-Type"] = "application/json";

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import type { Server } from "bun";
 import type { Client, Listen } from "../config/types";
 import type { Logger } from "../log";
+import type { Metrics } from "../metrics";
 import type { Clock, Outcome, Resolver } from "../resolver";
 import { ALLOW, answer, problem, SERVER } from "./answer";
 import { authenticate, type Scheme } from "./auth";
@@ -17,9 +18,11 @@ export type Routes = {
   clock: Clock;
   /** False until the store is open and the configuration loaded, and again while stopping. */
   ready: () => boolean;
+  /** Served at /metrics when present; /metrics is a 404 otherwise (`metrics: false`). */
+  metrics?: Metrics;
 };
 
-const OWN_PATHS = new Set(["/-/healthy", "/-/ready"]);
+const OWN_PATHS = new Set(["/-/healthy", "/-/ready", "/metrics"]);
 
 /** The path of a request target, percent-decoded as 1.x (Werkzeug) matched it; the query is ignored. */
 function pathOf(url: string): string | undefined {
@@ -45,7 +48,9 @@ export function handler(routes: Routes) {
     let client = "-";
     let scheme: Scheme = "none";
     let outcome: Outcome | undefined;
+    let itemPath: string | undefined;
     const finish = (response: Response): Response => {
+      if (itemPath !== undefined) routes.metrics?.request(itemPath, response.status, outcome ? outcome.kind : "none");
       const upstream = outcome && outcome.kind !== "hit" ? outcome.upstreamMs : undefined;
       routes.log.info("request", {
         method,
@@ -55,7 +60,7 @@ export function handler(routes: Routes) {
         auth: scheme,
         cache: outcome ? outcome.kind : "-",
         collapsed: outcome && outcome.kind !== "hit" && outcome.collapsed ? true : undefined,
-        failure: outcome && (outcome.kind === "stale" || outcome.kind === "unavailable") ? outcome.failure.detail : undefined,
+        failure: outcome && (outcome.kind === "stale" || outcome.kind === "unavailable") ? outcome.detail : undefined,
         upstream_ms: upstream,
         duration_ms: Math.round((performance.now() - started) * 10) / 10,
       });
@@ -65,11 +70,16 @@ export function handler(routes: Routes) {
     if (path === undefined) return finish(problem(400, "bad request: the path is not valid percent-encoding"));
     if (OWN_PATHS.has(path)) {
       if (method !== "GET" && method !== "HEAD") return finish(problem(405, "method not allowed: use GET or HEAD", { Allow: "GET, HEAD" }));
+      if (path === "/metrics") {
+        if (!routes.metrics) return finish(problem(404, "not found: metrics are turned off (`metrics: false`)"));
+        return finish(new Response(routes.metrics.render(routes.resolver.states()), { headers: { Server: SERVER, "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } }));
+      }
       if (path === "/-/ready" && !routes.ready()) return finish(problem(503, "not ready"));
       return finish(problem(200, "ok"));
     }
     const item = routes.resolver.item(path);
     if (!item) return finish(problem(404, "not found: no item is configured at this path"));
+    itemPath = path;
     if (method === "OPTIONS") return finish(new Response(null, { status: 200, headers: { Allow: ALLOW, Server: SERVER } }));
     if (method !== "GET" && method !== "HEAD") return finish(problem(405, "method not allowed: use GET or HEAD", { Allow: ALLOW }));
     if (!item.disable_auth) {

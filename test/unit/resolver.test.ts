@@ -8,6 +8,8 @@ import type { Item } from "../../src/config/types";
 import { createLogger } from "../../src/log";
 import { type Fetcher, Resolver } from "../../src/resolver";
 import { SqliteStore } from "../../src/store/sqlite";
+import { Metrics } from "../../src/metrics";
+import { FakeClock, settle } from "../support/clock";
 import { check, yaml } from "../support/config";
 import { tempDir } from "../support/temp";
 
@@ -19,9 +21,10 @@ function setup(policy = "", fetcher: Fetcher) {
   const lines: string[] = [];
   const log = createLogger({ format: "logfmt", level: "debug" }, (line) => lines.push(line));
   const store = SqliteStore.open(tempDir(), log);
-  const clock = { t: 1_000_000, now() { return this.t; } };
-  const resolver = new Resolver(config!.items, store, log, clock, fetcher);
-  return { resolver, store, clock, lines };
+  const clock = new FakeClock();
+  const metrics = new Metrics();
+  const resolver = new Resolver({ items: config!.items, store, log, clock, fetcher, metrics });
+  return { resolver, store, clock, lines, metrics };
 }
 
 describe("the resolver", () => {
@@ -46,7 +49,7 @@ describe("the resolver", () => {
     expect(stale.kind).toBe("stale");
     if (stale.kind !== "stale") return;
     expect(text(stale.value)).toBe('{"v": 1}');
-    expect(stale.failure.detail).toBe("status-500");
+    expect(stale.detail).toBe("status-500");
     expect(clock.now() - stale.fetchedAt).toBe(5000);
     expect(lines.filter((l) => l.includes('msg="upstream failure"'))).toHaveLength(1);
   });
@@ -115,9 +118,192 @@ describe("the resolver", () => {
 
   test("a corrupt value in the store is ignored and logged", async () => {
     const { resolver, lines } = setup("", async () => bytes("1"));
-    await resolver.load(new Map([["/a", { value: bytes("{not json"), fetchedAt: 1 }]]));
+    resolver.load(new Map([["/a", { value: bytes("{not json"), fetchedAt: 1 }]]));
     expect(resolver.stored("/a")).toBeUndefined();
     expect(lines.some((l) => l.includes("level=error") && l.includes("item=/a"))).toBe(true);
+  });
+});
+
+/** A fetcher whose every call waits until the test releases it with a value or a failure. */
+function scripted() {
+  const calls: { resolve(v: Uint8Array): void; reject(e: unknown): void }[] = [];
+  const fetcher: Fetcher = () => new Promise((resolve, reject) => calls.push({ resolve, reject }));
+  return { fetcher, calls };
+}
+
+const down = () => new UpstreamFailure("connect", "ECONNREFUSED");
+
+describe("backoff", () => {
+  test("after a failure the upstream is left alone for 1 s, then 2, 4, ... up to max_backoff; a success resets it", async () => {
+    let fail = true;
+    let calls = 0;
+    const { resolver, clock } = setup(", max_backoff: 5s", async () => {
+      calls++;
+      if (fail) throw down();
+      return bytes("1");
+    });
+    const windows: number[] = [];
+    for (let n = 0; n < 5; n++) {
+      const before = calls;
+      expect((await resolver.resolve("/a")).kind).toBe("unavailable");
+      expect(calls).toBe(before + 1);
+      // Inside the window: no fetch, and the 503 says when to come back.
+      const during = await resolver.resolve("/a");
+      expect(calls).toBe(before + 1);
+      expect(during).toMatchObject({ kind: "unavailable", detail: "backoff" });
+      windows.push(during.kind === "unavailable" ? during.retryAfter! : -1);
+      await clock.advance(windows.at(-1)! * 1000);
+    }
+    expect(windows).toEqual([1, 2, 4, 5, 5]);
+    fail = false;
+    expect((await resolver.resolve("/a")).kind).toBe("fresh");
+    // A new outage starts again at 1 s (a value is stored now, so it is served meanwhile).
+    fail = true;
+    await resolver.resolve("/a");
+    const before = calls;
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "backoff" });
+    await clock.advance(1000);
+    await resolver.resolve("/a");
+    expect(calls).toBe(before + 1);
+  });
+
+  test("with a stored value, no client waits on a failing upstream more than once per outage", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup("", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes('{"v": 1}'));
+    expect((await first).kind).toBe("fresh");
+
+    // The outage begins: this client waits for the failing fetch, once.
+    const waiting = resolver.resolve("/a");
+    calls[1]!.reject(down());
+    expect(await waiting).toMatchObject({ kind: "stale", detail: "connect" });
+
+    // In the window: the stored value at once, no fetch.
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "backoff" });
+    expect(calls.length).toBe(2);
+
+    // After the window: the retry runs in the background; the client still gets an answer at once.
+    await clock.advance(1000);
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "connect", collapsed: false });
+    expect(calls.length).toBe(3);
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale" });
+    expect(calls.length).toBe(3);
+
+    // The retry succeeds: the next request gets the new value... fetched anew, as ttl is 0.
+    calls[2]!.resolve(bytes('{"v": 2}'));
+    await settle();
+    const next = resolver.resolve("/a");
+    calls[3]!.resolve(bytes('{"v": 3}'));
+    expect(await next).toMatchObject({ kind: "fresh" });
+  });
+
+  test("max_backoff 0 asks the upstream on every request, as 1.x did", async () => {
+    let calls = 0;
+    const { resolver } = setup(", max_backoff: 0s", async () => {
+      calls++;
+      throw down();
+    });
+    for (let n = 0; n < 5; n++) expect((await resolver.resolve("/a")).kind).toBe("unavailable");
+    expect(calls).toBe(5);
+  });
+});
+
+describe("stale_after, deadlines and coalescing", () => {
+  test("stale_after: the stored value after that long; the fetch goes on and stores its result", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock, store } = setup(", stale_after: 500ms, timeout: 10s", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes('"old"'));
+    await first;
+
+    let answered: unknown;
+    const slow = resolver.resolve("/a").then((o) => (answered = o));
+    await clock.advance(499);
+    expect(answered).toBeUndefined();
+    await clock.advance(1);
+    expect(answered).toMatchObject({ kind: "stale", detail: "stale-after", collapsed: false });
+    await slow;
+    calls[1]!.resolve(bytes('"new"'));
+    await clock.advance(1);
+    expect(text((await store.get("/a"))!.value)).toBe('"new"');
+    expect(text(resolver.stored("/a")!.value)).toBe('"new"');
+  });
+
+  test("stale_after does nothing without a stored value: the client waits for the fetch", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", stale_after: 500ms", fetcher);
+    let answered: unknown;
+    const pending = resolver.resolve("/a").then((o) => (answered = o));
+    await clock.advance(2000);
+    expect(answered).toBeUndefined();
+    calls[0]!.resolve(bytes("1"));
+    await pending;
+    expect(answered).toMatchObject({ kind: "fresh" });
+  });
+
+  test("a fetch that never returns cannot wedge the item: past its deadline, waiters fall back and a new fetch may start", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", timeout: 2s, max_backoff: 0s", fetcher);
+    const waiters = [resolver.resolve("/a"), resolver.resolve("/a"), resolver.resolve("/a")];
+    expect(calls.length).toBe(1);
+    await clock.advance(3000);
+    const outcomes = await Promise.all(waiters);
+    expect(outcomes.map((o) => o.kind === "unavailable" && [o.detail, o.collapsed])).toEqual([
+      ["timeout", false],
+      ["timeout", true],
+      ["timeout", true],
+    ]);
+    const again = resolver.resolve("/a");
+    expect(calls.length).toBe(2);
+    calls[1]!.resolve(bytes("1"));
+    expect((await again).kind).toBe("fresh");
+  });
+});
+
+describe("refresh", () => {
+  test("fetches at start and at each interval, never two at once, and not in a backoff window", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", refresh: 10s, timeout: 30s", fetcher);
+    resolver.startRefresh();
+    expect(calls.length).toBe(1);
+    // The first fetch is slow: the next tick finds it in flight and starts none.
+    await clock.advance(10_000);
+    expect(calls.length).toBe(1);
+    calls[0]!.resolve(bytes("1"));
+    await clock.advance(10_000);
+    expect(calls.length).toBe(2);
+    calls[1]!.reject(down());
+    await clock.advance(1);
+    // Failed: a window of 1 s, which the next tick (10 s later) is past.
+    await clock.advance(10_000);
+    expect(calls.length).toBe(3);
+    // Stopping waits for the fetch in flight, then no tick starts another.
+    const stopped = resolver.stop();
+    calls[2]!.resolve(bytes("2"));
+    await stopped;
+    await clock.advance(60_000);
+    expect(calls.length).toBe(3);
+    expect(clock.pending()).toBe(0);
+  });
+});
+
+describe("metrics", () => {
+  test("fetches by outcome, and the state of each item", async () => {
+    let fail = false;
+    const { resolver, metrics, clock } = setup(", max_backoff: 0s", async () => {
+      if (fail) throw new UpstreamFailure("status", "503", 503);
+      return bytes("1");
+    });
+    await resolver.resolve("/a");
+    fail = true;
+    await resolver.resolve("/a");
+    await clock.advance(42_000);
+    const text = metrics.render(resolver.states());
+    expect(text).toContain('cachish_upstream_fetches_total{item="/a",outcome="ok"} 1');
+    expect(text).toContain('cachish_upstream_fetches_total{item="/a",outcome="status-503"} 1');
+    expect(text).toContain('cachish_stored_value_age_seconds{item="/a"} 42');
+    expect(text).toContain('cachish_upstream_failing{item="/a"} 1');
   });
 });
 
@@ -139,7 +325,7 @@ describe("the store", () => {
 
   test("an item the configuration no longer has is not loaded", async () => {
     const { resolver } = setup("", async () => bytes("1"));
-    await resolver.load(new Map([["/gone", { value: bytes("1"), fetchedAt: 1 }]]));
+    resolver.load(new Map([["/gone", { value: bytes("1"), fetchedAt: 1 }]]));
     expect(resolver.stored("/gone")).toBeUndefined();
     expect(resolver.item("/gone") as Item | undefined).toBeUndefined();
   });
