@@ -14,3 +14,10 @@ declare module "@hapi/hawk" {
   };
   export default Hawk;
 }
+
+// parse-prometheus-text-format ships no types either: families of samples, values as text.
+declare module "parse-prometheus-text-format" {
+  type Sample = { value?: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string };
+  type Family = { name: string; help: string; type: string; metrics: Sample[] };
+  export default function parse(text: string): Family[];
+}
