@@ -56,13 +56,35 @@ class Histogram {
 
 export type ItemState = { path: string; ageSeconds: number | null; failing: boolean };
 
+/** Requests by item, status and outcome: counted on the hot path, so in nested maps, not label strings. */
+class RequestCounter {
+  readonly #counts = new Map<string, Map<number, Map<string, number>>>();
+  inc(item: string, status: number, cache: string): void {
+    let byStatus = this.#counts.get(item);
+    if (!byStatus) this.#counts.set(item, (byStatus = new Map()));
+    let byCache = byStatus.get(status);
+    if (!byCache) byStatus.set(status, (byCache = new Map()));
+    byCache.set(cache, (byCache.get(cache) ?? 0) + 1);
+  }
+  render(): string[] {
+    const name = "cachish_requests_total";
+    const lines = [`# HELP ${name} Requests for items, by item, HTTP status and cache outcome (fresh, hit, stale, unavailable, or none when no value was asked for).`, `# TYPE ${name} counter`];
+    for (const [item, byStatus] of this.#counts) {
+      for (const [status, byCache] of byStatus) {
+        for (const [cache, count] of byCache) lines.push(`${name}${labelText({ item, status: String(status), cache })} ${count}`);
+      }
+    }
+    return lines;
+  }
+}
+
 export class Metrics {
-  readonly requests = new Counter("cachish_requests_total", "Requests for items, by item, HTTP status and cache outcome (fresh, hit, stale, unavailable, or none when no value was asked for).");
+  readonly requests = new RequestCounter();
   readonly fetches = new Counter("cachish_upstream_fetches_total", "Upstream fetches by item and outcome (ok, or the kind of failure).");
   readonly fetchSeconds = new Histogram("cachish_upstream_fetch_duration_seconds", "How long upstream fetches took, by item.");
 
   request(item: string, status: number, cache: string): void {
-    this.requests.inc({ item, status: String(status), cache });
+    this.requests.inc(item, status, cache);
   }
 
   fetched(item: string, outcome: string, seconds: number): void {

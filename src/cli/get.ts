@@ -62,7 +62,7 @@ export function getCommand(io: Output): Command {
 
         const started = Date.now();
         const ask = (): Promise<Answer> => {
-          if (args.config !== undefined) return askLocal(args.config, path, (line) => io.err(`${line}\n`));
+          if (args.config !== undefined) return askLocal(args.config, path, (text) => io.err(text));
           const left = started + wait - Date.now();
           return askDaemon(server, path, token, Math.max(ATTEMPT_TIMEOUT, left));
         };

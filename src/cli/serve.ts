@@ -32,7 +32,7 @@ export function serveCommand(io: Output): Command {
           if (typeof parsed === "string") throw new UsageError(`--listen: ${parsed}`);
           address = parsed;
         }
-        const log = createLogger(config.log, (line) => io.out(`${line}\n`));
+        const log = createLogger(config.log, (text) => io.out(text));
         for (const problem of loaded.problems) {
           log.warn("configuration warning", { file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
         }
@@ -48,6 +48,7 @@ export function serveCommand(io: Output): Command {
         try {
           daemon = await startDaemon(config, log, { listen: address });
         } catch (error) {
+          log.flush();
           if (error instanceof StoreError || error instanceof ListenError) throw new CliError(`cachish serve: ${error.message}`, 1);
           throw error;
         }
@@ -57,9 +58,11 @@ export function serveCommand(io: Output): Command {
           await daemon.stop();
         } catch (error) {
           log.error("could not stop cleanly", { cause: error instanceof Error ? error.message : String(error) });
+          log.flush();
           return 1;
         }
         log.info("stopped");
+        log.flush();
         return 0;
       },
     }),

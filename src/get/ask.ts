@@ -26,7 +26,7 @@ export async function askDaemon(server: string, path: string, token: string | un
 }
 
 /** Resolves the item through the same resolver and store as the daemon, no token needed. */
-export async function askLocal(file: string, path: string, report: (line: string) => void): Promise<Answer> {
+export async function askLocal(file: string, path: string, report: (text: string) => void): Promise<Answer> {
   const loaded = loadConfig(file);
   if (!loaded.config) {
     const errors = loaded.problems.filter((p) => p.severity === "error").length;
@@ -39,6 +39,7 @@ export async function askLocal(file: string, path: string, report: (line: string
   try {
     opened = await openResolver(loaded.config, log);
   } catch (error) {
+    log.flush();
     if (error instanceof StoreError) return { kind: "error", why: error.message };
     throw error;
   }
@@ -46,5 +47,6 @@ export async function askLocal(file: string, path: string, report: (line: string
     return fromOutcome(await opened.resolver.resolve(path), Date.now());
   } finally {
     await opened.store.close();
+    log.flush();
   }
 }

@@ -3,7 +3,7 @@
  * whose user name is the token. A token is compared by its SHA-256 against every client's,
  * always all of them and each in constant time, so that timing tells nothing about tokens.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { globMatches } from "../fnmatch";
 import type { Client } from "../config/types";
 
@@ -44,7 +44,8 @@ export function authenticate(header: string | null, path: string, clients: reado
 }
 
 export function findClient(token: string, clients: readonly Client[]): Client | undefined {
-  const digest = createHash("sha256").update(token).digest();
+  // Bun's one-shot SHA-256 is several times faster than node:crypto's on this hot path.
+  const digest = Bun.SHA256.hash(token) as Uint8Array;
   let found: Client | undefined;
   for (const client of clients) {
     if (timingSafeEqual(digest, client.tokenSha256) && !found) found = client;

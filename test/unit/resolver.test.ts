@@ -18,8 +18,10 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 
 function setup(policy = "", fetcher: Fetcher) {
   const { config } = check(yaml("items:", `  /a: {module: JsonHttp, disable_auth: true, parameters: {url: 'http://x/a'}${policy}}`));
-  const lines: string[] = [];
-  const log = createLogger({ format: "logfmt", level: "debug" }, (line) => lines.push(line));
+  const written: string[] = [];
+  const log = createLogger({ format: "logfmt", level: "debug" }, (text) => written.push(...text.trimEnd().split("\n")));
+  /** The log lines so far (the logger gathers them until the next turn of the event loop). */
+  const lines = { filter: (f: (l: string) => boolean) => (log.flush(), written.filter(f)), some: (f: (l: string) => boolean) => (log.flush(), written.some(f)) };
   const store = SqliteStore.open(tempDir(), log);
   const clock = new FakeClock();
   const metrics = new Metrics();
