@@ -5,7 +5,7 @@
  * token, a parameter or a value.
  *
  * One line per request is written at tens of thousands of requests a second, so lines are
- * gathered and written once per turn of the event loop, and the time stamp is formatted once
+ * gathered and written together at most 50 ms later, and the time stamp is formatted once
  * per millisecond.
  */
 export type Level = "debug" | "info" | "warn" | "error";
@@ -30,10 +30,18 @@ export type Logger = {
 const PLAIN = /^[\x21-\x7e]+$/;
 const NEEDS_QUOTES = /["=\\]/;
 
+/** Request lines repeat the same few words (methods, paths, client names): their quoted form is kept. */
+const quoted = new Map<string, string>();
+
 function logfmtValue(value: string | number | boolean | null): string {
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   const text = String(value);
-  return text !== "" && PLAIN.test(text) && !NEEDS_QUOTES.test(text) ? text : JSON.stringify(text);
+  let shown = quoted.get(text);
+  if (shown === undefined) {
+    shown = text !== "" && PLAIN.test(text) && !NEEDS_QUOTES.test(text) ? text : JSON.stringify(text);
+    if (quoted.size < 4096) quoted.set(text, shown);
+  }
+  return shown;
 }
 
 let stampMs = -1;
@@ -63,9 +71,10 @@ export function formatLine(format: Format, ms: number, level: Level, msg: string
 export function createLogger(settings: { format: Format; level: Level }, write: (text: string) => void = (text) => process.stdout.write(text)): Logger {
   let { format, level } = settings;
   let pending = "";
-  let scheduled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
-    scheduled = false;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
     if (pending === "") return;
     const text = pending;
     pending = "";
@@ -74,10 +83,9 @@ export function createLogger(settings: { format: Format; level: Level }, write: 
   const emit = (at: Level) => (msg: string, fields: Fields = {}) => {
     if (RANK[at] < RANK[level]) return;
     pending += `${formatLine(format, Date.now(), at, msg, fields)}\n`;
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+    // Written in one go at most 50 ms later, or at once when much has gathered.
+    if (pending.length > 65_536) flush();
+    else if (!timer) timer = setTimeout(flush, 50);
   };
   return {
     debug: emit("debug"),

@@ -11,33 +11,46 @@ const UPSTREAM_FAILURE = "Upstream failure";
 
 const seconds = (ms: number) => Math.max(0, Math.floor(ms / 1000));
 
-/** The `Cache-Status` entry of cachish for an outcome. */
+/** The `Cache-Status` entry of cachish for an outcome (concatenated: it is built for every answer). */
 export function cacheStatus(outcome: Outcome, now: number): string {
-  const parts = ["cachish"];
+  let text: string;
   switch (outcome.kind) {
     case "hit":
-      parts.push("hit", `ttl=${Math.max(0, Math.ceil((outcome.fetchedAt + outcome.ttl - now) / 1000))}`);
-      break;
+      return `cachish; hit; ttl=${Math.max(0, Math.ceil((outcome.fetchedAt + outcome.ttl - now) / 1000))}`;
     case "fresh":
-      parts.push(`fwd=${outcome.replaced ? "stale" : "miss"}`, "fwd-status=200", "stored");
+      text = outcome.replaced ? "cachish; fwd=stale; fwd-status=200; stored" : "cachish; fwd=miss; fwd-status=200; stored";
       break;
     case "stale":
-      parts.push("hit");
       // A negative ttl says how long ago the value stopped being fresh, where a ttl applies.
-      if (outcome.ttl > 0) parts.push(`ttl=${-seconds(now - outcome.fetchedAt - outcome.ttl)}`);
-      parts.push(`detail=${outcome.detail}`);
+      text = outcome.ttl > 0 ? `cachish; hit; ttl=${-seconds(now - outcome.fetchedAt - outcome.ttl)}; detail=${outcome.detail}` : `cachish; hit; detail=${outcome.detail}`;
       break;
     case "unavailable":
-      parts.push("fwd=miss");
-      if (outcome.status !== undefined) parts.push(`fwd-status=${outcome.status}`);
-      parts.push(`detail=${outcome.detail}`);
+      text = `cachish; fwd=miss${outcome.status !== undefined ? `; fwd-status=${outcome.status}` : ""}; detail=${outcome.detail}`;
       break;
   }
-  if (outcome.kind !== "hit" && outcome.collapsed) parts.push("collapsed");
-  return parts.join("; ");
+  return outcome.collapsed ? `${text}; collapsed` : text;
+}
+
+/**
+ * The headers of a hit change at most once a second (Age, the ttl left), so each value keeps
+ * the last set it was answered with: building a Headers object is most of the cost of an answer.
+ */
+const hitHeaders = new WeakMap<Uint8Array, { key: string; headers: Headers }>();
+
+function headersOfHit(outcome: Extract<Outcome, { kind: "hit" }>, now: number, head: boolean): Headers {
+  const age = String(seconds(now - outcome.fetchedAt));
+  const status = cacheStatus(outcome, now);
+  const key = `${age}|${status}|${head}`;
+  const kept = hitHeaders.get(outcome.value);
+  if (kept?.key === key) return kept.headers;
+  const headers = new Headers({ Server: SERVER, "Cache-Status": status, "Content-Type": "application/json", "X-Cache": "hit", Age: age });
+  if (head) headers.set("Content-Length", String(outcome.value.byteLength));
+  hitHeaders.set(outcome.value, { key, headers });
+  return headers;
 }
 
 export function answer(outcome: Outcome, now: number, head: boolean): Response {
+  if (outcome.kind === "hit") return new Response(head ? null : outcome.value, { status: 200, headers: headersOfHit(outcome, now, head) });
   const headers: Record<string, string> = { Server: SERVER, "Cache-Status": cacheStatus(outcome, now) };
   if (outcome.kind === "unavailable") {
     headers["Content-Type"] = "text/plain; charset=utf-8";

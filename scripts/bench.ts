@@ -1,0 +1,412 @@
+/**
+ * `npm run bench [-- --vs nginx] [--duration 5]`: dist/cachish (and, with --vs nginx, nginx
+ * configured for the same job by scripts/bench/nginx.conf) against upstreams this script runs
+ * on 127.0.0.1, through the workloads W1-W7 of issue 5. Load comes from wrk when it is
+ * installed, else from a built-in generator (fetch loops in this process); the table says which.
+ * Everything talks to 127.0.0.1 only, and every run is bounded in time.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { Subprocess } from "bun";
+
+const ROOT = join(import.meta.dir, "..");
+const BINARY = join(ROOT, "dist/cachish");
+const { values: options } = parseArgs({ options: { vs: { type: "string" }, duration: { type: "string", default: "5" } }, allowPositionals: true });
+const SECONDS = Number.parseFloat(options.duration!);
+// With npm the option goes after `--` (`npm run bench -- --vs nginx`): npm reads `--vs` as its own.
+const VS_NGINX = options.vs === "nginx";
+const WRK = Bun.which("wrk");
+const NGINX = Bun.which("nginx") ?? (existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : null);
+const TOKEN = "bench-token-0123456789";
+const CONNECTIONS = 50;
+
+if (!existsSync(BINARY)) throw new Error("dist/cachish is missing: run `npm run build` first");
+if (VS_NGINX && !NGINX) throw new Error("--vs nginx: nginx is not installed (apt-get install nginx)");
+
+const work = mkdtempSync(join(tmpdir(), "cachish-bench-"));
+const children = new Set<Subprocess>();
+const cleanup = () => {
+  for (const child of children) child.kill("SIGKILL");
+  if (!process.env.BENCH_KEEP) rmSync(work, { recursive: true, force: true });
+};
+process.on("SIGINT", () => {
+  cleanup();
+  process.exit(130);
+});
+
+// ---------------------------------------------------------------- upstreams
+
+const VALUE = JSON.stringify({ prefixes: [{ ip_prefix: "192.0.2.0/24" }, { ip_prefix: "198.51.100.0/24" }], syncToken: "1700000000" });
+const counts = { value: 0, slow: 0, hang: 0 };
+const upstream = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  idleTimeout: 0,
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/slow") {
+      counts.slow++;
+      await Bun.sleep(200);
+    } else counts.value++;
+    return new Response(VALUE, { headers: { "Content-Type": "application/json" } });
+  },
+});
+/** Accepts connections and never answers: an upstream that hangs. */
+const hangs = new Set<{ end(): void }>();
+const hanger = Bun.listen({
+  hostname: "127.0.0.1",
+  port: 0,
+  socket: { open(socket) { counts.hang++; hangs.add(socket); }, data() {}, close(socket) { hangs.delete(socket); } },
+});
+async function freePort(): Promise<number> {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = server.port!;
+  await server.stop(true);
+  return port;
+}
+const REFUSED = `127.0.0.1:${await freePort()}`; // nothing listens there: connections are refused
+const UP = `127.0.0.1:${upstream.port}`;
+
+// ---------------------------------------------------------------- load
+
+type Load = { rps: number; p50: number; p99: number; requests: number; errors: number };
+
+function wrkMs(text: string, label: string): number {
+  const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(text);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
+}
+
+async function load(url: string, headers: Record<string, string> = {}, seconds = SECONDS): Promise<Load> {
+  if (WRK) {
+    const args = [WRK, "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), url];
+    const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
+    const text = await new Response(child.stdout).text();
+    await child.exited;
+    const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0) + Number(/Socket errors: .*?(\d+) timeout/.exec(text)?.[1] ?? 0);
+    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0), p50: wrkMs(text, "50%"), p99: wrkMs(text, "99%"), requests, errors };
+  }
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < end) {
+        const started = performance.now();
+        const res = await fetch(url, { headers });
+        await res.arrayBuffer();
+        if (res.status !== 200) errors++;
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  return { rps: latencies.length / seconds, ...percentiles(latencies), requests: latencies.length, errors };
+}
+
+function percentiles(latencies: number[]): { p50: number; p99: number } {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+/** `n` requests at once, each on its own connection; their latencies, and how many were not 200. */
+async function burst(url: string, n = 200): Promise<{ p50: number; p99: number; errors: number }> {
+  const answers = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const started = performance.now();
+      const res = await fetch(url, { keepalive: false } as RequestInit);
+      await res.arrayBuffer();
+      return { ms: performance.now() - started, ok: res.status === 200 };
+    }),
+  );
+  return { ...percentiles(answers.map((a) => a.ms)), errors: answers.filter((a) => !a.ok).length };
+}
+
+async function until200(url: string, limitMs = 10_000): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < limitMs) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status === 200) return performance.now() - started;
+    } catch {}
+    await Bun.sleep(2);
+  }
+  return Number.NaN;
+}
+
+/** The resident memory of a process and its children (nginx's workers), in MB. */
+function rssMB(pid: number): number {
+  const own = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+  const children = existsSync(`/proc/${pid}/task/${pid}/children`) ? readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean) : [];
+  return own + children.reduce((sum, child) => sum + rssMB(Number(child)), 0);
+}
+
+// ---------------------------------------------------------------- the two servers
+
+type Target = { url: string; pid: number; stop(): Promise<void>; upstreamAttempts(): Promise<number> };
+
+function cachishConfig(port: number, failing: string): string {
+  const item = (path: string, url: string, policy: string) => `  ${path}:\n    module: JsonHttp\n    parameters: {url: "${url}"}\n${policy}`;
+  return [
+    `listen: 127.0.0.1:${port}`,
+    "cache_dir: store",
+    "items:",
+    item("/hit", `http://${UP}/value`, "    ttl: 1h\n    disable_auth: true\n"),
+    item("/hit-token", `http://${UP}/value`, "    ttl: 1h\n"),
+    item("/live", `http://${UP}/value`, "    ttl: 0s\n    max_backoff: 0s\n    disable_auth: true\n"),
+    item("/failing", `http://${failing}/value`, "    ttl: 1s\n    timeout: 2s\n    disable_auth: true\n"),
+    item("/slow", `http://${UP}/slow`, "    ttl: 1s\n    disable_auth: true\n"),
+    "auth:",
+    `  bench: {token: ${TOKEN}, url: "*"}`,
+    "",
+  ].join("\n");
+}
+
+async function startCachish(dir: string, failing = UP): Promise<Target> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  writeFileSync(join(dir, "cachish.yml"), cachishConfig(port, failing));
+  const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml")], { stdout: Bun.file(join(dir, "log.txt")), stderr: "inherit", cwd: dir });
+  children.add(child);
+  const url = `http://127.0.0.1:${port}`;
+  const started = await Promise.race([until200(`${url}/-/ready`), child.exited.then(() => Number.NaN)]);
+  if (Number.isNaN(started)) throw new Error(`dist/cachish did not start; see ${dir}/log.txt`);
+  return {
+    url,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.exited;
+      children.delete(child);
+    },
+    async upstreamAttempts() {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return [...text.matchAll(/^cachish_upstream_fetches_total\{item="\/failing",outcome="([^"]+)"\} (\d+)$/gm)].filter((m) => m[1] !== "ok").reduce((sum, m) => sum + Number(m[2]), 0);
+    },
+  };
+}
+
+async function startNginx(dir: string, failing = UP, timeout = "2s"): Promise<Target> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const write = (failingAt: string) =>
+    writeFileSync(
+      join(dir, "nginx.conf"),
+      readFileSync(join(import.meta.dir, "bench/nginx.conf"), "utf8")
+        .replaceAll("{{DIR}}", dir)
+        .replaceAll("{{PORT}}", String(port))
+        .replaceAll("{{UPSTREAM}}", UP)
+        .replaceAll("{{FAILING}}", failingAt)
+        .replaceAll("{{TOKEN}}", TOKEN)
+        .replaceAll("{{TIMEOUT}}", timeout)
+        .replaceAll("{{USER}}", Bun.spawnSync(["id", "-un"]).stdout.toString().trim()),
+    );
+  write(failing);
+  const child = Bun.spawn([NGINX!, "-c", join(dir, "nginx.conf"), "-p", dir], { stdout: "ignore", stderr: "inherit" });
+  children.add(child);
+  const url = `http://127.0.0.1:${port}`;
+  const started = await Promise.race([until200(`${url}/hit`), child.exited.then(() => Number.NaN)]);
+  if (Number.isNaN(started)) throw new Error(`nginx did not start; see ${dir}/error.log`);
+  return {
+    url,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGQUIT");
+      await child.exited;
+      children.delete(child);
+    },
+    async upstreamAttempts() {
+      const log = existsSync(join(dir, "error.log")) ? readFileSync(join(dir, "error.log"), "utf8") : "";
+      return (log.match(/connect\(\) failed|upstream timed out/g) ?? []).length;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- workloads
+
+type Row = { workload: string; metric: string; cachish: number; nginx?: number; better: "higher" | "lower" };
+const rows: Row[] = [];
+const add = (workload: string, metric: string, better: Row["better"], cachish: number, nginx?: number) => rows.push({ workload, metric, cachish, better, ...(nginx !== undefined ? { nginx } : {}) });
+
+async function both<T>(run: (start: (dir: string, failing?: string) => Promise<Target>, name: string) => Promise<T>): Promise<[T, T | undefined]> {
+  const ours = await run((dir, failing) => startCachish(join(work, "cachish", dir), failing), "cachish");
+  const theirs = VS_NGINX ? await run((dir, failing) => startNginx(join(work, "nginx", dir), failing), "nginx") : undefined;
+  return [ours, theirs];
+}
+
+console.error(`load: ${WRK ? `wrk (${CONNECTIONS} connections, 1 thread, ${SECONDS} s)` : `built-in fetch loops (${CONNECTIONS} connections, ${SECONDS} s)`}`);
+
+// W1 and W6: fresh hits, and memory. This machine's speed wanders from run to run (it shares
+// its cores), so the two servers take turns, twice, and each keeps its better run.
+{
+  const runW1 = async (start: (dir: string) => Promise<Target>, name: string, round: number) => {
+    const t = await start(`w1-${round}`);
+    await Bun.sleep(300);
+    const idle = rssMB(t.pid);
+    await (await fetch(`${t.url}/hit`)).arrayBuffer();
+    await (await fetch(`${t.url}/hit-token`, { headers: { Authorization: `Bearer ${TOKEN}` } })).arrayBuffer();
+    console.error(`W1 ${name} (round ${round})...`);
+    const open = await load(`${t.url}/hit`);
+    const token = await load(`${t.url}/hit-token`, { Authorization: `Bearer ${TOKEN}` });
+    const after = rssMB(t.pid);
+    await t.stop();
+    return { open, token, idle, after };
+  };
+  type W1 = Awaited<ReturnType<typeof runW1>>;
+  const better = (a: W1 | undefined, b: W1): W1 =>
+    !a ? b : { open: a.open.rps >= b.open.rps ? a.open : b.open, token: a.token.rps >= b.token.rps ? a.token : b.token, idle: Math.min(a.idle, b.idle), after: Math.max(a.after, b.after) };
+  let c: W1 | undefined;
+  let n: W1 | undefined;
+  for (const round of [1, 2]) {
+    c = better(c, await runW1((dir) => startCachish(join(work, "cachish", dir)), "cachish", round));
+    if (VS_NGINX) n = better(n, await runW1((dir) => startNginx(join(work, "nginx", dir)), "nginx", round));
+  }
+  add("W1 fresh hits", "requests/s", "higher", c!.open.rps, n?.open.rps);
+  add("W1 fresh hits", "p50 ms", "lower", c!.open.p50, n?.open.p50);
+  add("W1 fresh hits", "p99 ms", "lower", c!.open.p99, n?.open.p99);
+  add("W1 with a token", "requests/s", "higher", c!.token.rps, n?.token.rps);
+  add("W1 with a token", "p99 ms", "lower", c!.token.p99, n?.token.p99);
+  add("W1 (both)", "answers not 200", "lower", c!.open.errors + c!.token.errors, n ? n.open.errors + n.token.errors : undefined);
+  add("W6 memory", "RSS idle MB", "lower", c!.idle, n?.idle);
+  add("W6 memory", "RSS right after W1 MB", "lower", c!.after, n?.after);
+}
+
+// W2: 1.x mode, the upstream on every request (no nginx: it is compared with 1.x's ~550/s).
+{
+  console.error("W2 cachish...");
+  const t = await startCachish(join(work, "cachish", "w2"));
+  const before = counts.value;
+  const live = await load(`${t.url}/live`);
+  await t.stop();
+  add("W2 1.x mode (ttl 0, max_backoff 0)", "requests/s", "higher", live.rps);
+  add("W2 1.x mode (ttl 0, max_backoff 0)", "p99 ms", "lower", live.p99);
+  add("W2 1.x mode (ttl 0, max_backoff 0)", "upstream requests/s", "lower", (counts.value - before) / SECONDS);
+  add("W2 1.x mode (ttl 0, max_backoff 0)", "answers not 200", "lower", live.errors);
+}
+
+// W3: the upstream refuses connections, a value is stored.
+{
+  const [c, n] = await both(async (start, name) => {
+    const dir = `w3-${Date.now()}`;
+    let t = await start(dir);
+    await (await fetch(`${t.url}/failing`)).arrayBuffer();
+    await t.stop();
+    t = await start(dir, REFUSED);
+    await Bun.sleep(1100);
+    console.error(`W3 ${name}...`);
+    const before = await t.upstreamAttempts();
+    const result = await load(`${t.url}/failing`);
+    const attempts = (await t.upstreamAttempts()) - before;
+    await t.stop();
+    return { ...result, attempts };
+  });
+  add("W3 upstream refusing, value stored", "p50 ms", "lower", c.p50, n?.p50);
+  add("W3 upstream refusing, value stored", "p99 ms", "lower", c.p99, n?.p99);
+  add("W3 upstream refusing, value stored", "upstream attempts", "lower", c.attempts, n?.attempts);
+  add("W3 upstream refusing, value stored", "requests", "higher", c.requests, n?.requests);
+  add("W3 upstream refusing, value stored", "answers not 200", "lower", c.errors, n?.errors);
+}
+
+// W4: the upstream hangs (timeout 2 s), a value is stored.
+{
+  const hangAt = `127.0.0.1:${hanger.port}`;
+  const [c, n] = await both(async (start, name) => {
+    const dir = `w4-${Date.now()}`;
+    let t = await start(dir);
+    await (await fetch(`${t.url}/failing`)).arrayBuffer();
+    await t.stop();
+    t = await start(dir, hangAt);
+    await Bun.sleep(1100);
+    console.error(`W4 ${name}...`);
+    const started = performance.now();
+    await (await fetch(`${t.url}/failing`)).arrayBuffer();
+    const firstWait = performance.now() - started;
+    const before = counts.hang;
+    const result = await load(`${t.url}/failing`);
+    const during = counts.hang - before;
+    await t.stop();
+    for (const socket of hangs) socket.end();
+    return { firstWait, ...result, during };
+  });
+  add("W4 upstream hanging, value stored", "first client's wait ms", "lower", c.firstWait, n?.firstWait);
+  add("W4 upstream hanging, value stored", "next clients' p99 ms", "lower", c.p99, n?.p99);
+  add("W4 upstream hanging, value stored", "upstream requests during the load", "lower", c.during, n?.during);
+  add("W4 upstream hanging, value stored", "answers not 200", "lower", c.errors, n?.errors);
+}
+
+// W5: 200 concurrent requests, upstream 200 ms: on an empty store, on an expired value, on a fresh one.
+{
+  const [c, n] = await both(async (start, name) => {
+    const t = await start(`w5-${Date.now()}`);
+    console.error(`W5 ${name}...`);
+    let before = counts.slow;
+    const empty = await burst(`${t.url}/slow`);
+    const emptyUp = counts.slow - before;
+    const fresh = await burst(`${t.url}/slow`);
+    await Bun.sleep(1100);
+    before = counts.slow;
+    const expired = await burst(`${t.url}/slow`);
+    const expiredUp = counts.slow - before;
+    await t.stop();
+    return { empty, emptyUp, fresh, expired, expiredUp };
+  });
+  add("W5 200 at once, empty store", "upstream requests", "lower", c.emptyUp, n?.emptyUp);
+  add("W5 200 at once, empty store", "p50 ms", "lower", c.empty.p50, n?.empty.p50);
+  add("W5 200 at once, empty store", "p99 ms", "lower", c.empty.p99, n?.empty.p99);
+  add("W5 200 at once, expired value", "upstream requests", "lower", c.expiredUp, n?.expiredUp);
+  add("W5 200 at once, expired value", "p50 ms", "lower", c.expired.p50, n?.expired.p50);
+  add("W5 200 at once, expired value", "p99 ms", "lower", c.expired.p99, n?.expired.p99);
+  add("W5 200 at once, fresh value (the client's own cost)", "p99 ms", "lower", c.fresh.p99, n?.fresh.p99);
+  add("W5 (all three bursts)", "answers not 200", "lower", c.empty.errors + c.expired.errors + c.fresh.errors, n ? n.empty.errors + n.expired.errors + n.fresh.errors : undefined);
+}
+
+// W7: from start to the first 200 served from the store while the upstream is down.
+{
+  const [c, n] = await both(async (start, name) => {
+    const dir = `w7-${Date.now()}`;
+    let t = await start(dir);
+    await (await fetch(`${t.url}/failing`)).arrayBuffer();
+    await t.stop();
+    await Bun.sleep(1100);
+    console.error(`W7 ${name}...`);
+    const started = performance.now();
+    t = await start(dir, REFUSED);
+    const ms = performance.now() - started + (await until200(`${t.url}/failing`));
+    await t.stop();
+    return ms;
+  });
+  add("W7 start to first stale 200", "ms", "lower", c, n);
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "-" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const ratio = (r: Row) => {
+  if (r.nginx === undefined || r.nginx === 0 || Number.isNaN(r.nginx)) return "-";
+  return `${(r.better === "higher" ? r.cachish / r.nginx : r.nginx / Math.max(r.cachish, 1e-9)).toFixed(2)}x`;
+};
+const header = ["workload", "metric", "cachish", ...(VS_NGINX ? ["nginx", "cachish ahead by"] : [])];
+const table = [header, ...rows.map((r) => [r.workload, r.metric, fmt(r.cachish), ...(VS_NGINX ? [fmt(r.nginx), ratio(r)] : [])])];
+const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
+console.log(
+  [
+    `cachish ${JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version}${VS_NGINX ? ` vs ${Bun.spawnSync([NGINX!, "-v"]).stderr.toString().trim()}` : ""}; load by ${WRK ? "wrk" : "the built-in generator"}; ${navigator.hardwareConcurrency} cores; ${new Date().toISOString().slice(0, 10)}`,
+    "",
+    line(table[0]!),
+    `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+    ...table.slice(1).map(line),
+    "",
+    "W2 for comparison: cachish 1.x answers about 550 requests/s on this kind of machine (issue 5).",
+    VS_NGINX ? "`cachish ahead by`: nginx / cachish for times and counts, cachish / nginx for rates; above 1 means cachish does better." : "",
+  ].join("\n"),
+);
+
+await upstream.stop(true);
+hanger.stop(true);
+cleanup();
+process.exit(0);
