@@ -4,7 +4,7 @@
 import type { Server } from "bun";
 import { formatListen } from "./config/listen";
 import type { Config, Listen } from "./config/types";
-import { clearStaleSocket, listen } from "./http/server";
+import { clearStaleSocket, listen, type Routes } from "./http/server";
 import { openResolver } from "./local";
 import type { Logger } from "./log";
 import { Metrics } from "./metrics";
@@ -21,22 +21,31 @@ export class ListenError extends Error {
 export type Daemon = {
   /** Where it listens, with the real port when port 0 was asked for. */
   address: string;
+  /**
+   * Takes a new, valid configuration without dropping a connection or a stored value. Returns
+   * what it could not apply (a changed `listen` or `cache_dir` needs a restart).
+   */
+  reload(config: Config): Promise<string[]>;
   stop(): Promise<void>;
 };
 
 export async function startDaemon(config: Config, log: Logger, options: { listen?: Listen; clock?: Clock } = {}): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
   const address = options.listen ?? config.listen;
-  const metrics = config.metrics ? new Metrics() : undefined;
-  const { resolver, store } = await openResolver(config, log, { clock, ...(metrics ? { metrics } : {}) });
+  // Kept even when off: a reload that turns them on again finds the counts so far.
+  const metrics = new Metrics();
+  const { resolver, store } = await openResolver(config, log, { clock, metrics });
   let ready = false;
+  let current = config;
+  // The handler reads these at each request, so a reload changes them in place.
+  const routes: Routes = { resolver, clients: () => current.clients, log, clock, ready: () => ready, ...(config.metrics ? { metrics } : {}) };
   let server: Server<unknown>;
   try {
     if (address.kind === "unix") {
       const problem = await clearStaleSocket(address.path);
       if (problem) throw new ListenError(`cannot listen: ${problem}`);
     }
-    server = listen(address, { resolver, clients: () => config.clients, log, clock, ready: () => ready, ...(metrics ? { metrics } : {}) });
+    server = listen(address, routes);
   } catch (error) {
     await store.close();
     if (error instanceof ListenError) throw error;
@@ -49,6 +58,16 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
   const shown = address.kind === "unix" ? formatListen(address) : formatListen({ ...address, port: server.port ?? address.port });
   return {
     address: shown,
+    async reload(next) {
+      const notes: string[] = [];
+      if (formatListen(next.listen) !== formatListen(current.listen) && !options.listen) notes.push("`listen` changed: it takes effect at the next restart");
+      if (next.cache_dir !== current.cache_dir) notes.push("`cache_dir` changed: it takes effect at the next restart");
+      await resolver.reconfigure(next.items);
+      if (next.metrics) routes.metrics = metrics;
+      else delete routes.metrics;
+      current = next;
+      return notes;
+    },
     async stop() {
       ready = false;
       // Stops accepting at once; the requests in flight finish (each bounded by its item's timeout).

@@ -81,8 +81,8 @@ export type ResolverOptions = {
 };
 
 export class Resolver {
-  readonly #states = new Map<string, State>();
-  readonly #items: ReadonlyMap<string, Item>;
+  #states = new Map<string, State>();
+  #items: ReadonlyMap<string, Item>;
   readonly #store: Store;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -90,6 +90,9 @@ export class Resolver {
   readonly #metrics: Metrics | undefined;
   readonly #refreshTimers = new Set<Timer>();
   #stopped = false;
+  #refreshing = false;
+  /** Bumped when refreshing stops, so that a timer of an older set of items starts nothing. */
+  #generation = 0;
 
   constructor(options: ResolverOptions) {
     this.#items = options.items;
@@ -105,13 +108,18 @@ export class Resolver {
   load(stored: ReadonlyMap<string, Stored>): void {
     for (const [path, value] of stored) {
       const state = this.#states.get(path);
-      if (!state) continue;
-      try {
-        parseJson(new TextDecoder("utf-8", { fatal: true }).decode(value.value));
-        state.stored = value;
-      } catch {
-        this.#log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: path });
-      }
+      if (state && this.#sound(path, value)) state.stored = value;
+    }
+  }
+
+  /** Whether a value read from the store is JSON; a corrupt one is logged. */
+  #sound(path: string, stored: Stored): boolean {
+    try {
+      parseJson(new TextDecoder("utf-8", { fatal: true }).decode(stored.value));
+      return true;
+    } catch {
+      this.#log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: path });
+      return false;
     }
   }
 
@@ -189,14 +197,41 @@ export class Resolver {
     };
   }
 
+  /**
+   * Takes a new set of items (a reload): an item that stays keeps its value in memory and its
+   * backoff; a new one gets its stored value from the store; fetches in flight finish under
+   * the configuration they started with. `refresh` restarts with the new intervals.
+   */
+  async reconfigure(items: ReadonlyMap<string, Item>): Promise<void> {
+    const refreshing = this.#refreshing;
+    this.#stopRefresh();
+    const states = new Map<string, State>();
+    for (const path of items.keys()) {
+      const kept = this.#states.get(path);
+      if (kept) {
+        states.set(path, kept);
+        continue;
+      }
+      const state: State = { failures: 0, retryAt: 0 };
+      const stored = await this.#store.get(path);
+      if (stored && this.#sound(path, stored)) state.stored = stored;
+      states.set(path, state);
+    }
+    this.#items = items;
+    this.#states = states;
+    if (refreshing) this.startRefresh();
+  }
+
   /** Starts `refresh`: a fetch of each item that has one now, then at its interval (never two at once, never in a backoff window). */
   startRefresh(): void {
+    this.#refreshing = true;
+    const generation = ++this.#generation;
     for (const [path, item] of this.#items) {
       const interval = item.policy.refresh;
       const state = this.#states.get(path)!;
       if (interval === null) continue;
       const tick = () => {
-        if (this.#stopped) return;
+        if (this.#stopped || generation !== this.#generation) return;
         if (!state.inflight && this.#clock.now() >= state.retryAt) void this.#start(item, state);
         const timer = this.#clock.timer(interval);
         this.#refreshTimers.add(timer);
@@ -212,9 +247,15 @@ export class Resolver {
   /** Stops refreshing and waits for the fetches in flight (each bounded by its timeout), so the store can close. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopRefresh();
+    await Promise.allSettled([...this.#states.values()].map((s) => s.inflight));
+  }
+
+  #stopRefresh(): void {
+    this.#refreshing = false;
+    this.#generation++;
     for (const timer of this.#refreshTimers) timer.cancel();
     this.#refreshTimers.clear();
-    await Promise.allSettled([...this.#states.values()].map((s) => s.inflight));
   }
 
   #servable(item: Item, state: State): Stored | undefined {

@@ -2,13 +2,39 @@ import { defineCommand } from "citty";
 import { parseListen } from "../config/listen";
 import { loadConfig } from "../config/load";
 import { locateConfig } from "../config/locate";
-import { ListenError, startDaemon } from "../daemon";
+import type { Config, Listen } from "../config/types";
+import { type Daemon, ListenError, startDaemon } from "../daemon";
+import type { Logger } from "../log";
+import { systemdNotifier } from "../systemd";
 import { createLogger } from "../log";
 import { StoreError } from "../store/store";
 import { VERSION } from "../version";
 import { formatProblem } from "./check-config";
 import { CliError, UsageError } from "./errors";
 import type { Command, Output } from "./run";
+
+/** Runs `task` for each call, one at a time: a SIGHUP during a reload reloads once more after it. */
+function serialized(task: () => Promise<void>, log: Logger): () => void {
+  let running = false;
+  let again = false;
+  const run = async () => {
+    running = true;
+    try {
+      await task();
+    } catch (error) {
+      log.error("reload failed; still serving the previous configuration", { cause: error instanceof Error ? error.message : String(error) });
+    }
+    running = false;
+    if (again) {
+      again = false;
+      void run();
+    }
+  };
+  return () => {
+    if (running) again = true;
+    else void run();
+  };
+}
 
 export function serveCommand(io: Output): Command {
   return {
@@ -21,12 +47,12 @@ export function serveCommand(io: Output): Command {
       async run({ args }) {
         const file = locateConfig(args.config);
         const loaded = loadConfig(file);
-        const config = loaded.config;
-        if (!config) {
+        if (!loaded.config) {
           for (const problem of loaded.problems) io.err(`${formatProblem(file, problem)}\n`);
           throw new CliError(`cachish serve: ${file} is invalid; nothing was started (\`cachish check-config ${file}\` explains it)`, 1);
         }
-        let address = config.listen;
+        let config: Config = loaded.config;
+        let address: Listen | undefined;
         if (args.listen) {
           const parsed = parseListen(args.listen, process.cwd());
           if (typeof parsed === "string") throw new UsageError(`--listen: ${parsed}`);
@@ -42,24 +68,49 @@ export function serveCommand(io: Output): Command {
         const signal = new Promise<string>((resolve) => (signalled = resolve));
         process.on("SIGTERM", () => signalled?.("SIGTERM"));
         process.on("SIGINT", () => signalled?.("SIGINT"));
-        // Until reloading lands, a SIGHUP must not kill the daemon (its default action would).
-        process.on("SIGHUP", () => log.warn("SIGHUP received: reloading is not supported by this version; restart to apply a new configuration"));
-        let daemon;
+        let reload: () => void = () => log.warn("SIGHUP received while starting; not reloaded");
+        process.on("SIGHUP", () => reload());
+        const notifier = systemdNotifier(process.env, log);
+        let daemon: Daemon;
         try {
-          daemon = await startDaemon(config, log, { listen: address });
+          daemon = await startDaemon(config, log, address ? { listen: address } : {});
         } catch (error) {
           log.flush();
           if (error instanceof StoreError || error instanceof ListenError) throw new CliError(`cachish serve: ${error.message}`, 1);
           throw error;
         }
+        const status = (c: Config) => `serving ${c.items.size} item${c.items.size === 1 ? "" : "s"} to ${c.clients.length} client${c.clients.length === 1 ? "" : "s"} on ${daemon.address}`;
         log.info("ready", { version: VERSION, listen: daemon.address, items: config.items.size, clients: config.clients.length, store: config.cache_dir, config: file });
-        log.info("stopping", { signal: await signal });
+        notifier.ready(status(config));
+        notifier.watchdog();
+        reload = serialized(async () => {
+          notifier.reloading();
+          const next = loadConfig(file);
+          if (!next.config) {
+            for (const problem of next.problems) log.error("reload refused: the configuration is invalid", { file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
+            log.warn("reload refused; still serving the previous configuration", { file });
+            notifier.ready(status(config));
+            return;
+          }
+          for (const problem of next.problems) log.warn("configuration warning", { file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
+          const notes = await daemon.reload(next.config);
+          for (const note of notes) log.warn("reloaded, except", { note });
+          config = next.config;
+          log.info("reloaded", { items: config.items.size, clients: config.clients.length, config: file });
+          log.configure(config.log);
+          notifier.ready(status(config));
+        }, log);
+        const stopSignal = await signal;
+        notifier.stopping();
+        log.info("stopping", { signal: stopSignal });
         try {
           await daemon.stop();
         } catch (error) {
           log.error("could not stop cleanly", { cause: error instanceof Error ? error.message : String(error) });
           log.flush();
           return 1;
+        } finally {
+          notifier.close();
         }
         log.info("stopped");
         log.flush();
@@ -69,6 +120,8 @@ export function serveCommand(io: Output): Command {
     footer: [
       "Logs go to standard output, one line per request and per event (logfmt or JSON, as `log` says).",
       "SIGTERM or SIGINT: stop accepting, finish the requests in flight, close the store, exit 0.",
+      "SIGHUP: reload the configuration; an invalid one is refused and logged, the old one keeps serving.",
+      "Under systemd (Type=notify), readiness, reloads and stops are reported on $NOTIFY_SOCKET.",
       "",
       "EXIT CODES",
       "",

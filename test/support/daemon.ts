@@ -44,7 +44,8 @@ export class Daemon {
     const dir = options.dir ?? tempDir();
     writeFileSync(join(dir, "cachish.yml"), config);
     const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml"), ...(options.args ?? [])], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, ...options.env },
+      // A configuration without cache_dir must not reach the machine's /var/cache/cachish.
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, CACHE_DIRECTORY: join(dir, "cache"), ...options.env },
       cwd: dir,
       stdin: "ignore",
       stdout: "pipe",
@@ -99,6 +100,17 @@ export class Daemon {
   /** Log lines parsed, optionally only those with this `msg`. */
   logs(msg?: string): LogLine[] {
     return this.lines.map(parseLogfmt).filter((l) => msg === undefined || l.msg === msg);
+  }
+
+  /** Waits until a log line with this `msg` has been written (at most `ms`), and returns it. */
+  async waitForLog(msg: string, ms = 5000): Promise<LogLine> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const found = this.logs(msg)[0];
+      if (found) return found;
+      await Bun.sleep(20);
+    }
+    throw new Error(`no log line "${msg}" within ${ms} ms; got:\n${this.lines.join("\n")}`);
   }
 
   exited(): Promise<number> {
