@@ -17,10 +17,27 @@ const { values } = parseArgs({
   allowNegative: true,
 });
 
+/** What `cachish version --json` reports: the commit (with `-dirty` for uncommitted changes) and the day. */
+function commit(): string {
+  const run = (args: string[]) => Bun.spawnSync(["git", ...args], { cwd: import.meta.dir, stderr: "ignore" });
+  const head = run(["rev-parse", "--short=12", "HEAD"]);
+  if (head.exitCode !== 0) return "unknown";
+  const dirty = run(["status", "--porcelain", "--untracked-files=no"]).stdout.toString().trim() !== "";
+  return `${head.stdout.toString().trim()}${dirty ? "-dirty" : ""}`;
+}
+
+const build = {
+  commit: commit(),
+  // SOURCE_DATE_EPOCH, when set, makes the build reproducible.
+  date: new Date(process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : Date.now()).toISOString(),
+  target: values.target ?? `bun-${process.platform}-${process.arch}`,
+};
+
 const result = await Bun.build({
   entrypoints: ["src/cli/main.ts"],
   // Top-level await in main.ts needs ESM, and bytecode needs the format said explicitly.
   format: "esm",
+  define: { CACHISH_BUILD: JSON.stringify(build) },
   // keepNames: a stack trace in a bug report should name our functions, not `e`.
   minify: values.minify ? { whitespace: true, syntax: true, identifiers: true, keepNames: true } : false,
   bytecode: values.bytecode,

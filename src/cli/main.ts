@@ -8,6 +8,7 @@ import { checkConfigCommand } from "./check-config";
 import { getCommand } from "./get";
 import { type Command, type Output, runCli } from "./run";
 import { serveCommand } from "./serve";
+import { versionCommand } from "./version";
 
 const io: Output = {
   out: (text) => process.stdout.write(text),
@@ -25,6 +26,7 @@ const main: Command = defineCommand({
     serve: serveCommand(io),
     get: getCommand(io),
     "check-config": checkConfigCommand(io),
+    version: versionCommand(io),
   },
 });
 
