@@ -228,6 +228,16 @@ async function startNginx(dir: string, failing = UP, timeout = "2s"): Promise<Ta
 
 // ---------------------------------------------------------------- workloads
 
+/** A server whose store holds /failing's value, started again with /failing's upstream at `failing`, the value expired. */
+async function withStoredValue(start: (dir: string, failing?: string) => Promise<Target>, dir: string, failing: string): Promise<Target> {
+  const first = await start(dir);
+  await (await fetch(`${first.url}/failing`)).arrayBuffer();
+  await first.stop();
+  const again = await start(dir, failing);
+  await Bun.sleep(1100);
+  return again;
+}
+
 type Row = { workload: string; metric: string; cachish: number; nginx?: number; better: "higher" | "lower" };
 const rows: Row[] = [];
 const add = (workload: string, metric: string, better: Row["better"], cachish: number, nginx?: number) => rows.push({ workload, metric, cachish, better, ...(nginx !== undefined ? { nginx } : {}) });
@@ -291,12 +301,7 @@ console.error(`load: ${WRK ? `wrk (${CONNECTIONS} connections, 1 thread, ${SECON
 // W3: the upstream refuses connections, a value is stored.
 {
   const [c, n] = await both(async (start, name) => {
-    const dir = `w3-${Date.now()}`;
-    let t = await start(dir);
-    await (await fetch(`${t.url}/failing`)).arrayBuffer();
-    await t.stop();
-    t = await start(dir, REFUSED);
-    await Bun.sleep(1100);
+    const t = await withStoredValue(start, `w3-${Date.now()}`, REFUSED);
     console.error(`W3 ${name}...`);
     const before = await t.upstreamAttempts();
     const result = await load(`${t.url}/failing`);
@@ -315,12 +320,7 @@ console.error(`load: ${WRK ? `wrk (${CONNECTIONS} connections, 1 thread, ${SECON
 {
   const hangAt = `127.0.0.1:${hanger.port}`;
   const [c, n] = await both(async (start, name) => {
-    const dir = `w4-${Date.now()}`;
-    let t = await start(dir);
-    await (await fetch(`${t.url}/failing`)).arrayBuffer();
-    await t.stop();
-    t = await start(dir, hangAt);
-    await Bun.sleep(1100);
+    const t = await withStoredValue(start, `w4-${Date.now()}`, hangAt);
     console.error(`W4 ${name}...`);
     const started = performance.now();
     await (await fetch(`${t.url}/failing`)).arrayBuffer();

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
-import { parseDuration, formatDuration } from "../config/units";
+import { formatDuration, parseDuration } from "../config/units";
+import { readProblem } from "../files";
 import type { Answer } from "../get/answer";
 import { askDaemon, askLocal, DEFAULT_SERVER } from "../get/ask";
 import { render } from "../get/output";
@@ -24,8 +25,7 @@ function readToken(file: string): string {
   try {
     return readFileSync(file, "utf8").replace(/\r?\n$/, "");
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    throw new CliError(`cachish get: cannot read the token file ${file}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code}`, EXIT.error);
+    throw new CliError(`cachish get: cannot read the token file ${file}: ${readProblem(error)}`, EXIT.error);
   }
 }
 

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
+import { readProblem } from "../files";
 import { compileGlob, globMatches } from "../fnmatch";
 import type { Field, ObjectShape } from "./describe";
 import { LOG, POLICY_FIELDS, TOP } from "./keys";
@@ -34,9 +35,7 @@ export function loadConfig(file: string, env: Env = process.env): LoadResult {
   try {
     source = readFileSync(file, "utf8");
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a folder" : String(code ?? error);
-    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${why}` }] };
+    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${readProblem(error)}` }] };
   }
   return parseConfig(source, file, env);
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { readProblem } from "../files";
 
 /**
  * A value that must never reach a log, an error message or check-config's output. Everything
@@ -60,9 +61,7 @@ export function resolveSecretRef(ref: SecretRef, env: Record<string, string | un
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a folder" : (code ?? "unreadable");
-    return { ok: false, problem: `${ref.kind === "file" ? "file" : "credential"} ${path} cannot be read: ${why}` };
+    return { ok: false, problem: `${ref.kind === "file" ? "file" : "credential"} ${path} cannot be read: ${readProblem(error)}` };
   }
   const value = text.replace(/\r?\n$/, "");
   if (value === "") return { ok: false, problem: `${ref.kind === "file" ? "file" : "credential"} ${path} is empty` };
