@@ -9,6 +9,7 @@ import { openResolver } from "./local";
 import type { Logger } from "./log";
 import { Metrics } from "./metrics";
 import { type Clock, systemClock } from "./resolver";
+import { SharedTier } from "./store/shared";
 
 /** The daemon cannot listen where it was told to. */
 export class ListenError extends Error {
@@ -34,7 +35,10 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
   const address = options.listen ?? config.listen;
   // Kept even when off: a reload that turns them on again finds the counts so far.
   const metrics = new Metrics();
-  const { resolver, store } = await openResolver(config, log, { clock, metrics });
+  // The fleet's tier, when configured: cachish starts without it and connects when it can.
+  const shared = config.shared_store ? new SharedTier(config.shared_store, log) : undefined;
+  if (shared) metrics.sharedUp = () => shared.up;
+  const { resolver, store } = await openResolver(config, log, { clock, metrics, ...(shared ? { shared } : {}) });
   let ready = false;
   let current = config;
   // The handler reads these at each request, so a reload changes them in place.
@@ -54,6 +58,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
     throw new ListenError(`cannot listen on ${formatListen(address)}: ${why}`);
   }
   ready = true;
+  resolver.startShared();
   resolver.startRefresh();
   const shown = address.kind === "unix" ? formatListen(address) : formatListen({ ...address, port: server.port ?? address.port });
   return {
@@ -62,6 +67,8 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       const notes: string[] = [];
       if (formatListen(next.listen) !== formatListen(current.listen) && !options.listen) notes.push("`listen` changed: it takes effect at the next restart");
       if (next.cache_dir !== current.cache_dir) notes.push("`cache_dir` changed: it takes effect at the next restart");
+      const sharedOf = (c: Config) => (c.shared_store ? `${c.shared_store.url.reveal()}\n${c.shared_store.key.reveal()}\n${c.shared_store.timeout}` : "");
+      if (sharedOf(next) !== sharedOf(current)) notes.push("`shared_store` changed: it takes effect at the next restart");
       await resolver.reconfigure(next.items);
       if (next.metrics) routes.metrics = metrics;
       else delete routes.metrics;
@@ -73,6 +80,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       // Stops accepting at once; the requests in flight finish (each bounded by its item's timeout).
       await server.stop(false);
       await resolver.stop();
+      await shared?.close();
       await store.close();
     },
   };

@@ -81,10 +81,17 @@ class RequestCounter {
 export class Metrics {
   readonly requests = new RequestCounter();
   readonly fetches = new Counter("cachish_upstream_fetches_total", "Upstream fetches by item and outcome (ok, or the kind of failure).");
+  readonly saves = new Counter("cachish_shared_fetches_saved_total", "Upstream fetches saved by the shared tier: a value of the fleet was fresh enough, or another host fetched it.");
+  /** Whether the shared tier answered its last call; undefined without `shared_store`. */
+  sharedUp: (() => boolean) | undefined;
   readonly fetchSeconds = new Histogram("cachish_upstream_fetch_duration_seconds", "How long upstream fetches took, by item.");
 
   request(item: string, status: number, cache: string): void {
     this.requests.inc(item, status, cache);
+  }
+
+  saved(item: string): void {
+    this.saves.inc({ item });
   }
 
   fetched(item: string, outcome: string, seconds: number): void {
@@ -105,6 +112,7 @@ export class Metrics {
         items.filter((i) => i.ageSeconds !== null).map((i) => [{ item: i.path }, i.ageSeconds!]),
       ),
       ...gauge("cachish_upstream_failing", "1 while the last fetch of the item's upstream failed, else 0.", items.map((i) => [{ item: i.path }, i.failing ? 1 : 0])),
+      ...(this.sharedUp ? [...gauge("cachish_shared_store_up", "1 while the shared tier (PostgreSQL) answers, else 0.", [[{}, this.sharedUp() ? 1 : 0]]), ...this.saves.render()] : []),
       "",
     ].join("\n");
   }

@@ -21,6 +21,7 @@ import type { Item } from "./config/types";
 import { parseJson } from "./json";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
+import type { SharedTier } from "./store/shared";
 import type { Store, Stored } from "./store/store";
 
 export type Timer = { done: Promise<void>; cancel(): void };
@@ -50,7 +51,8 @@ export type Outcome =
 
 type StaleOutcome = Extract<Outcome, { kind: "stale" }>;
 
-type FetchResult = { ok: true; stored: Stored; replaced: boolean; ms: number } | { ok: false; failure: UpstreamFailure; ms: number };
+/** `fromFleet`: the value came from the shared tier, not from the upstream. */
+type FetchResult = { ok: true; stored: Stored; replaced: boolean; ms: number; fromFleet?: boolean } | { ok: false; failure: UpstreamFailure; ms: number };
 
 export type Fetcher = (item: Item, now: number) => Promise<Uint8Array>;
 
@@ -78,6 +80,8 @@ export type ResolverOptions = {
   clock?: Clock;
   fetcher?: Fetcher;
   metrics?: Metrics;
+  /** The fleet's tier, when `shared_store` is configured. */
+  shared?: SharedTier;
 };
 
 export class Resolver {
@@ -88,6 +92,9 @@ export class Resolver {
   readonly #clock: Clock;
   readonly #fetcher: Fetcher;
   readonly #metrics: Metrics | undefined;
+  readonly #shared: SharedTier | undefined;
+  /** Requests waiting for a value another host of the fleet is fetching. */
+  readonly #fleetWaiters = new Map<string, Set<() => void>>();
   readonly #refreshTimers = new Set<Timer>();
   #stopped = false;
   #refreshing = false;
@@ -101,6 +108,7 @@ export class Resolver {
     this.#clock = options.clock ?? systemClock;
     this.#fetcher = options.fetcher ?? fetchItem;
     this.#metrics = options.metrics;
+    this.#shared = options.shared;
     for (const path of this.#items.keys()) this.#states.set(path, { failures: 0, retryAt: 0 });
   }
 
@@ -180,6 +188,9 @@ export class Resolver {
       if (!result) return this.#stale(item, early, "stale-after", collapsed);
     } else {
       result = await pending;
+    }
+    if (result.ok && result.fromFleet) {
+      return { kind: "hit", value: result.stored.value, fetchedAt: result.stored.fetchedAt, ttl: policy.ttl };
     }
     if (result.ok) {
       return { kind: "fresh", value: result.stored.value, fetchedAt: result.stored.fetchedAt, collapsed, replaced: result.replaced, upstreamMs: result.ms };
@@ -281,8 +292,74 @@ export class Resolver {
     return pending;
   }
 
+  /** Listens to the fleet: each new value it announces is kept here and locally, if newer. */
+  startShared(): void {
+    this.#shared?.start((path, stored) => void this.#adopt(path, stored));
+  }
+
+  /** Takes a value of the fleet when it is newer than ours: into the local store, then memory. */
+  async #adopt(path: string, stored: Stored): Promise<boolean> {
+    const state = this.#states.get(path);
+    if (!state || (state.stored && state.stored.fetchedAt >= stored.fetchedAt) || !this.#sound(path, stored)) return false;
+    try {
+      await this.#store.put(path, stored);
+    } catch (error) {
+      this.#log.error("could not write a value of the fleet to the store", { item: path, cause: error instanceof Error ? error.message : String(error) });
+    }
+    if (!state.stored || state.stored.fetchedAt < stored.fetchedAt) state.stored = stored;
+    for (const wake of this.#fleetWaiters.get(path) ?? []) wake();
+    return true;
+  }
+
+  /** Waits up to `ms` for the fleet to announce a value of `path` newer than `after`. */
+  async #awaitFleet(path: string, state: State, after: number, ms: number): Promise<boolean> {
+    if ((state.stored?.fetchedAt ?? -1) > after) return true;
+    let wake: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => (wake = resolve));
+    let waiters = this.#fleetWaiters.get(path);
+    if (!waiters) this.#fleetWaiters.set(path, (waiters = new Set()));
+    waiters.add(wake);
+    const timer = this.#clock.timer(ms);
+    try {
+      await Promise.race([arrived, timer.done]);
+    } finally {
+      timer.cancel();
+      waiters.delete(wake);
+    }
+    return (state.stored?.fetchedAt ?? -1) > after;
+  }
+
+  /**
+   * Before asking the upstream, asks the fleet (SPEC 5.7): a value fresher than `ttl` from the
+   * database saves the fetch; a lease held by another host means waiting for its value. Both
+   * questions go at once, so the database costs at most one `shared_store.timeout`.
+   */
+  async #askFleet(item: Item, state: State, started: number): Promise<FetchResult | "fetch"> {
+    const shared = this.#shared!;
+    const before = state.stored?.fetchedAt ?? -1;
+    const [remote, lease] = await Promise.all([shared.read(item.path), shared.lease(item.path, item.policy.timeout)]);
+    if (remote) await this.#adopt(item.path, remote);
+    const fresh = state.stored && item.policy.ttl > 0 && this.#clock.now() - state.stored.fetchedAt < item.policy.ttl;
+    const saved = (): FetchResult => {
+      this.#metrics?.saved(item.path);
+      return { ok: true, stored: state.stored!, replaced: true, ms: this.#clock.now() - started, fromFleet: true };
+    };
+    if (fresh) {
+      if (lease === "mine") void shared.release(item.path);
+      return saved();
+    }
+    if (lease !== "held") return "fetch";
+    const wait = item.policy.stale_after ?? item.policy.timeout;
+    if (await this.#awaitFleet(item.path, state, Math.max(before, remote?.fetchedAt ?? -1), wait)) return saved();
+    return { ok: false, failure: new UpstreamFailure("lease", `another host is fetching it; its value did not arrive within ${wait} ms`), ms: this.#clock.now() - started };
+  }
+
   async #fetch(item: Item, state: State): Promise<FetchResult> {
     const started = this.#clock.now();
+    if (this.#shared) {
+      const asked = await this.#askFleet(item, state, started);
+      if (asked !== "fetch") return asked;
+    }
     let value: Uint8Array;
     const deadline = this.#clock.timer(item.policy.timeout + DEADLINE_GRACE);
     try {
@@ -299,6 +376,7 @@ export class Resolver {
       state.lastFailure = failure;
       if (item.policy.max_backoff > 0) state.retryAt = this.#clock.now() + backoffDelay(state.failures, item.policy.max_backoff);
       this.#metrics?.fetched(item.path, failure.detail, ms / 1000);
+      if (this.#shared) void this.#shared.release(item.path);
       // Once per fetch, however many requests shared it; never the body or a secret.
       this.#log.warn("upstream failure", {
         item: item.path,
@@ -327,6 +405,8 @@ export class Resolver {
     state.retryAt = 0;
     state.lastFailure = undefined;
     this.#metrics?.fetched(item.path, "ok", (stored.fetchedAt - started) / 1000);
+    // Then the fleet, in the background: the answer does not wait on the database.
+    if (this.#shared) void this.#shared.write(item.path, stored).then(() => this.#shared!.release(item.path));
     return { ok: true, stored, replaced, ms: stored.fetchedAt - started };
   }
 }

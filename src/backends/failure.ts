@@ -15,6 +15,8 @@ export type FailureKind =
   | "too-large"
   /** A `field`/`config_key` missing from the answer. */
   | "missing-field"
+  /** Another host of the fleet holds the item's lease and its value did not arrive in time. */
+  | "lease"
   /** A bug of ours, or something no other kind describes. */
   | "internal";
 

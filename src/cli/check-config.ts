@@ -2,6 +2,8 @@ import { defineCommand } from "citty";
 import { fetchItem } from "../backends";
 import { asFailure } from "../backends/failure";
 import type { Config } from "../config/types";
+import { createLogger } from "../log";
+import { SharedTier } from "../store/shared";
 import { type LoadResult, loadConfig, type Problem } from "../config/load";
 import { locateConfig } from "../config/locate";
 import { type Summary, summarize } from "../config/summary";
@@ -34,6 +36,7 @@ function renderSummary(s: Summary): string {
       ["store", s.store],
       ["log", `${s.log.format}, level ${s.log.level}`],
       ["metrics", s.metrics ? "served at /metrics" : "off"],
+      ["shared", s.shared_store ? `PostgreSQL, timeout ${s.shared_store.timeout} (url and key not shown)` : "none"],
     ], ""),
     "",
     "items:",
@@ -82,7 +85,8 @@ export type Probe = { path: string; ok: boolean; ms: number; failure?: string; s
 
 /** Fetches every item once, all at a time, each bounded by its timeout; no value is kept or shown. */
 export async function probe(config: Config): Promise<Probe[]> {
-  return Promise.all(
+  const shared = config.shared_store ? probeShared(config) : undefined;
+  const items = Promise.all(
     [...config.items.values()].map(async (item) => {
       const started = performance.now();
       try {
@@ -94,12 +98,24 @@ export async function probe(config: Config): Promise<Probe[]> {
       }
     }),
   );
+  return [...(shared ? [await shared] : []), ...(await items)];
+}
+
+/** Whether the shared tier's database answers, and whether its schema is there (it is created at the first start). */
+async function probeShared(config: Config): Promise<Probe> {
+  const started = performance.now();
+  const tier = new SharedTier(config.shared_store!, createLogger({ format: "logfmt", level: "error" }, () => {}));
+  const answer = await tier.probe();
+  await tier.close();
+  const ms = Math.round(performance.now() - started);
+  if (!answer.ok) return { path: "shared_store", ok: false, ms, failure: "connect", reason: answer.reason };
+  return { path: "shared_store", ok: true, ms, ...(answer.schema === null ? { reason: "reachable; the schema is created at the first start" } : { reason: `schema version ${answer.schema}` }) };
 }
 
 function renderProbes(probes: Probe[]): string {
   const width = Math.max(...probes.map((p) => p.path.length));
   const lines = probes.map((p) =>
-    p.ok ? `  probe ${p.path.padEnd(width)}  ok ${p.ms} ms` : `  probe ${p.path.padEnd(width)}  failed (${p.failure}) after ${p.ms} ms: ${p.reason}`,
+    p.ok ? `  probe ${p.path.padEnd(width)}  ok ${p.ms} ms${p.reason ? ` (${p.reason})` : ""}` : `  probe ${p.path.padEnd(width)}  failed (${p.failure}) after ${p.ms} ms: ${p.reason}`,
   );
   return `probes:\n${lines.join("\n")}`;
 }

@@ -4,7 +4,7 @@
  * README's reference (reference.ts) are all read off that one description.
  */
 
-export type StringFormat = "http-url" | "listen" | "sha256-hex";
+export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key";
 
 export type Shape =
   | {

@@ -131,6 +131,24 @@ export const LOG: ObjectShape = {
   },
 };
 
+export const SHARED_STORE: ObjectShape = {
+  type: "object", unknown: "error",
+  fields: {
+    url: {
+      shape: { type: "string", format: "postgres-url", refs: true, secret: true }, required: true, since: "2.0",
+      doc: "The PostgreSQL database the fleet shares: `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (a secret reference works, and is advised).",
+    },
+    key: {
+      shape: { type: "string", format: "aes-256-key", refs: true, secret: true }, required: true, since: "2.0",
+      doc: "32 random bytes in base64 (`openssl rand -base64 32`), the same on every host: values are encrypted with it (AES-256-GCM) before they reach the database.",
+    },
+    timeout: {
+      shape: { type: "duration", min: 1 }, default: "2s", since: "2.0",
+      doc: "The longest any request waits on the database.",
+    },
+  },
+};
+
 export const TOP: ObjectShape = {
   type: "object", unknown: "error",
   fields: {
@@ -161,6 +179,10 @@ export const TOP: ObjectShape = {
     },
     log: { shape: LOG, since: "2.0", doc: "How the daemon logs to standard output." },
     metrics: { shape: { type: "boolean" }, default: true, since: "2.0", doc: "Serve Prometheus metrics at `/metrics`." },
+    shared_store: {
+      shape: SHARED_STORE, since: "2.0",
+      doc: "A PostgreSQL tier shared by a fleet of hosts, behind each host's own store (see \"Running a fleet\").",
+    },
   },
 };
 

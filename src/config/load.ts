@@ -120,7 +120,8 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
     }
   }
 
-  return { file, listen, cache_dir, log, metrics: top.metrics as boolean, items, clients };
+  const shared = top.shared_store as Config["shared_store"] | undefined;
+  return { file, listen, cache_dir, log, metrics: top.metrics as boolean, items, clients, ...(shared ? { shared_store: shared } : {}) };
 }
 
 /** An item's policy: its own keys, else those of `defaults:`, else the built-in defaults. */

@@ -3,12 +3,12 @@
  * (`npm run generate`; a test fails when the README is out of date).
  */
 import type { Field, ObjectShape, Shape } from "./describe";
-import { CLIENT, ITEM, LOG, MODULES, POLICY_FIELDS, TOP } from "./keys";
+import { CLIENT, ITEM, LOG, MODULES, POLICY_FIELDS, SHARED_STORE, TOP } from "./keys";
 
 function typeOf(shape: Shape): string {
   switch (shape.type) {
     case "string": {
-      const base = shape.format === "http-url" ? "URL" : shape.format === "listen" ? "address" : shape.format === "sha256-hex" ? "64 hex digits" : "string";
+      const base = shape.format === "http-url" || shape.format === "postgres-url" ? "URL" : shape.format === "listen" ? "address" : shape.format === "sha256-hex" ? "64 hex digits" : shape.format === "aes-256-key" ? "base64 key" : "string";
       return shape.refs ? `${base} or secret ref` : base;
     }
     case "enum":
@@ -69,6 +69,7 @@ export function configReference(): string {
       CLIENT,
     ),
     section("`log`", "An unknown key here is an error.", LOG),
+    section("`shared_store`", "An unknown key here is an error. `url` and `key` are best given as secret references.", SHARED_STORE),
   ];
   return parts.join("\n\n");
 }

@@ -14,6 +14,8 @@ const PATTERNS = {
   "sha256-hex": "^[0-9A-Fa-f]{64}$",
   "item-path": "^/[^?#\\s]*$",
   "header-name": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+  "postgres-url": "^postgres(ql)?://",
+  "aes-256-key": "^[A-Za-z0-9+/]{43}=$",
 } as const;
 
 function shapeSchema(shape: Shape): Json {

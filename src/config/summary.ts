@@ -13,6 +13,8 @@ export type Summary = {
   store: string;
   log: { format: string; level: string };
   metrics: boolean;
+  /** The shared tier, without its URL or key. */
+  shared_store: { timeout: string } | null;
   items: { path: string; module: string; public: boolean; policy: Record<keyof Policy, string | null>; clients: string[] }[];
   clients: { name: string; items: string[] }[];
   public: string[];
@@ -37,6 +39,7 @@ export function summarize(config: Config): Summary {
     store: `${config.cache_dir}/${STORE_FILE}`,
     log: { ...config.log },
     metrics: config.metrics,
+    shared_store: config.shared_store ? { timeout: formatDuration(config.shared_store.timeout) } : null,
     items: items.map((item) => ({
       path: item.path,
       module: item.module,

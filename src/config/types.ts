@@ -35,6 +35,8 @@ export type Client = {
 
 export type Listen = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
 
+export type SharedStore = { url: Secret; key: Secret; timeout: number };
+
 export type Config = {
   /** The file it was read from, absolute. */
   file: string;
@@ -45,4 +47,6 @@ export type Config = {
   /** In configuration order. */
   items: Map<string, Item>;
   clients: Client[];
+  /** The fleet's PostgreSQL tier, when configured. */
+  shared_store?: SharedStore;
 };

@@ -167,6 +167,14 @@ export class Walker {
     } else if (format === "listen") {
       const listen = parseListen(text, this.baseDir);
       if (typeof listen === "string") return listen;
+    } else if (format === "postgres-url") {
+      // Not shown: it holds a password.
+      const url = URL.canParse(text) ? new URL(text) : undefined;
+      if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) return "must be a `postgres://` or `postgresql://` URL, e.g. `postgres://cachish:PASSWORD@db.internal:5432/cachish`";
+      if (!url.hostname && !url.searchParams.get("host")) return "the URL has no host";
+    } else if (format === "aes-256-key") {
+      const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, "base64") : undefined;
+      if (!bytes || bytes.length !== 32) return "must be 32 bytes in base64 (make one with `openssl rand -base64 32`)";
     } else if (format === "sha256-hex") {
       if (!/^[0-9a-fA-F]{64}$/.test(text)) return "must be 64 hexadecimal digits (the output of `printf %s TOKEN | sha256sum`)";
     }

@@ -96,6 +96,7 @@ describe("cachish check-config", () => {
         `store    ${join(EXAMPLES, "..", "var/cache/cachish.sqlite")}`,
         "log      logfmt, level info",
         "metrics  served at /metrics",
+        "shared   none",
         "",
         "items:",
         "  /database-url      Heroku    timeout 5s, ttl 10s, max_stale 7d, max_backoff 30s",

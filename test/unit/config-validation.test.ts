@@ -286,4 +286,20 @@ describe("validation reports each problem at its line and column", () => {
       "12:16: error: client `api` has the same token as client `web`; give each client its own token (1.x let the last one win, which silently locked the other out)",
     ]);
   });
+
+  test("shared_store: a URL that is not postgres://, a key that is not 32 bytes of base64, a missing key", () => {
+    const key = Buffer.alloc(32, 1).toString("base64");
+    expect(check(valid("shared_store:", "  url: mysql://u:p@db/x", `  key: ${key}`)).problems).toEqual([
+      "11:8: error: `url`: must be a `postgres://` or `postgresql://` URL, e.g. `postgres://cachish:PASSWORD@db.internal:5432/cachish`",
+    ]);
+    expect(check(valid("shared_store:", "  url: postgres://u:p@db/x", "  key: c2hvcnQ=")).problems).toEqual([
+      "12:8: error: `key`: must be 32 bytes in base64 (make one with `openssl rand -base64 32`)",
+    ]);
+    expect(check(valid("shared_store:", "  url: postgres://u:p@db/x")).problems).toEqual(["10:1: error: missing `key` in `shared_store`"]);
+    const ok = check(valid("shared_store:", "  url: {env: PG_URL}", "  key: {env: PG_KEY}", "  timeout: 500ms"), { env: { PG_URL: "postgresql://u:secret-pw@db:5432/x", PG_KEY: key } });
+    expect(ok.problems).toEqual([]);
+    expect(ok.config!.shared_store!.timeout).toBe(500);
+    expect(ok.config!.shared_store!.url.reveal()).toBe("postgresql://u:secret-pw@db:5432/x");
+    expect(JSON.stringify(ok.config!.shared_store)).not.toContain("secret-pw");
+  });
 });

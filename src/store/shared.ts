@@ -1,0 +1,247 @@
+/**
+ * The fleet's tier (SPEC 5.7): a PostgreSQL database, through Bun's built-in client, behind
+ * each host's own store. It only ever adds: every call is bounded by `timeout`, a database
+ * that is slow, down or gone makes a call answer "nothing" instead of failing, and cachish
+ * starts and serves without it, connecting when it can.
+ *
+ * - Values are sealed with AES-256-GCM under the fleet's key, bound to their item path and
+ *   fetch time: whoever reads the database reads no value, and a row altered or moved to
+ *   another path does not open (it is ignored and logged).
+ * - Newest wins: a write replaces a row only with a newer value, then NOTIFYs the fleet.
+ * - One fetch per fleet: a host takes an item's lease for its fetch's timeout; a lease whose
+ *   holder died expires by itself.
+ */
+import { SQL } from "bun";
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { SharedStore } from "../config/types";
+import type { Logger } from "../log";
+import type { Stored } from "./store";
+
+export const SCHEMA_VERSION = 1;
+const CHANNEL = "cachish_values";
+/** Taken while creating the schema, so that hosts starting together do not race. */
+const SCHEMA_LOCK = 0x63616368;
+
+const TIMED_OUT = Symbol("timed out");
+
+export type LeaseAnswer = "mine" | "held" | "unavailable";
+
+function seal(key: Uint8Array, path: string, stored: Stored): Uint8Array {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(Buffer.from(`cachish/v1\n${path}\n${stored.fetchedAt}`));
+  const body = Buffer.concat([cipher.update(stored.value), cipher.final()]);
+  return Buffer.concat([nonce, body, cipher.getAuthTag()]);
+}
+
+/** The value of a row, or undefined when it does not open (altered, moved, or another key). */
+export function unseal(key: Uint8Array, path: string, fetchedAt: number, sealed: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < 12 + 16) return undefined;
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, 12));
+    decipher.setAAD(Buffer.from(`cachish/v1\n${path}\n${fetchedAt}`));
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    return new Uint8Array(Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]));
+  } catch {
+    return undefined;
+  }
+}
+
+export class SharedTier {
+  readonly #sql: SQL;
+  readonly #key: Uint8Array;
+  readonly #timeout: number;
+  readonly #log: Logger;
+  /** Who holds a lease: this process on this host. */
+  readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  #schema: Promise<boolean> | undefined;
+  #up = false;
+  #closed = false;
+  #listening: { unlisten(): Promise<void> } | undefined;
+  #onValue: ((path: string, stored: Stored) => void) | undefined;
+
+  constructor(settings: SharedStore, log: Logger) {
+    this.#key = new Uint8Array(Buffer.from(settings.key.reveal(), "base64"));
+    this.#timeout = settings.timeout;
+    this.#log = log;
+    this.#sql = new SQL(settings.url.reveal(), { max: 4, idleTimeout: 60, connectionTimeout: Math.max(1, Math.ceil(settings.timeout / 1000)) });
+  }
+
+  /** Whether the last call reached the database. */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /**
+   * Connects in the background and listens for the fleet's new values; after every (re)connect
+   * it catches up on what it missed. `onValue` gets each value that opens.
+   */
+  start(onValue: (path: string, stored: Stored) => void): void {
+    this.#onValue = onValue;
+    void this.#listen();
+  }
+
+  async #listen(): Promise<void> {
+    for (let pause = 500; !this.#closed && !this.#listening; pause = Math.min(pause * 2, 30_000)) {
+      try {
+        if (!(await this.#ensureSchema())) throw new Error("the schema is not there");
+        this.#listening = await this.#sql.listen(
+          CHANNEL,
+          (payload) => void this.#heard(payload),
+          () => void this.#catchUp(),
+        );
+        this.#log.info("shared store connected", { schema_version: SCHEMA_VERSION });
+      } catch (error) {
+        this.#setUp(false, error);
+        await Bun.sleep(pause);
+      }
+    }
+  }
+
+  async #heard(payload: string): Promise<void> {
+    const path = payload.slice(0, payload.lastIndexOf(" "));
+    const value = await this.read(path);
+    if (value && this.#onValue) this.#onValue(path, value);
+  }
+
+  async #catchUp(): Promise<void> {
+    const rows = await this.#bounded(() => this.#sql`SELECT path, fetched_at, sealed FROM cachish_values` as Promise<{ path: string; fetched_at: string; sealed: Uint8Array }[]>);
+    if (rows === undefined) return;
+    for (const row of rows) {
+      const stored = this.#open(row.path, Number(row.fetched_at), row.sealed);
+      if (stored && this.#onValue) this.#onValue(row.path, stored);
+    }
+  }
+
+  /** Creates the schema when missing, once; false when the database cannot be reached. */
+  #ensureSchema(): Promise<boolean> {
+    this.#schema ??= this.#bounded(async () => {
+      await this.#sql.begin(async (tx) => {
+        await tx`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`;
+        await tx`CREATE TABLE IF NOT EXISTS cachish_schema (version integer NOT NULL)`;
+        await tx`CREATE TABLE IF NOT EXISTS cachish_values (path text PRIMARY KEY, fetched_at bigint NOT NULL, sealed bytea NOT NULL)`;
+        await tx`CREATE TABLE IF NOT EXISTS cachish_leases (path text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
+        const [row] = (await tx`SELECT max(version) AS version FROM cachish_schema`) as { version: number | null }[];
+        if (row?.version === null || row?.version === undefined) await tx`INSERT INTO cachish_schema (version) VALUES (${SCHEMA_VERSION})`;
+        else if (row.version > SCHEMA_VERSION) throw new Error(`the shared store has schema ${row.version}, newer than this cachish knows (${SCHEMA_VERSION})`);
+      });
+      return true;
+    }).then((done) => {
+      if (!done) this.#schema = undefined;
+      return done === true;
+    });
+    return this.#schema;
+  }
+
+  #open(path: string, fetchedAt: number, sealed: Uint8Array): Stored | undefined {
+    const value = unseal(this.#key, path, fetchedAt, new Uint8Array(sealed));
+    if (!value) {
+      // Altered, moved from another path, or sealed with another key: never served.
+      this.#log.error("a row of the shared store does not open; it is ignored", { item: path });
+      return undefined;
+    }
+    return { value, fetchedAt };
+  }
+
+  /** The fleet's value of `path`, or undefined (none, it does not open, or the database did not answer in time). */
+  async read(path: string): Promise<Stored | undefined> {
+    if (!(await this.#ensureSchema())) return undefined;
+    const rows = await this.#bounded(() => this.#sql`SELECT fetched_at, sealed FROM cachish_values WHERE path = ${path}` as Promise<{ fetched_at: string; sealed: Uint8Array }[]>);
+    const row = rows?.[0];
+    return row ? this.#open(path, Number(row.fetched_at), row.sealed) : undefined;
+  }
+
+  /** Offers a value to the fleet: kept only if newer than the database's, then announced. */
+  async write(path: string, stored: Stored): Promise<void> {
+    if (!(await this.#ensureSchema())) return;
+    const sealed = seal(this.#key, path, stored);
+    await this.#bounded(async () => {
+      const kept = await this.#sql`
+        INSERT INTO cachish_values (path, fetched_at, sealed) VALUES (${path}, ${stored.fetchedAt}, ${sealed})
+        ON CONFLICT (path) DO UPDATE SET fetched_at = excluded.fetched_at, sealed = excluded.sealed
+        WHERE cachish_values.fetched_at < excluded.fetched_at
+        RETURNING path`;
+      if (kept.length > 0) await this.#sql`SELECT pg_notify(${CHANNEL}, ${`${path} ${stored.fetchedAt}`})`;
+    });
+  }
+
+  /** Takes the item's lease for `ms`, unless a live holder has it; "unavailable" when the database did not answer. */
+  async lease(path: string, ms: number): Promise<LeaseAnswer> {
+    if (!(await this.#ensureSchema())) return "unavailable";
+    const rows = await this.#bounded(
+      () =>
+        this.#sql`
+        INSERT INTO cachish_leases (path, holder, expires_at) VALUES (${path}, ${this.holder}, now() + ${ms} * interval '1 millisecond')
+        ON CONFLICT (path) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+        WHERE cachish_leases.expires_at < now() OR cachish_leases.holder = excluded.holder
+        RETURNING holder` as Promise<unknown[]>,
+    );
+    if (rows === undefined) return "unavailable";
+    return rows.length > 0 ? "mine" : "held";
+  }
+
+  async release(path: string): Promise<void> {
+    await this.#bounded(() => this.#sql`DELETE FROM cachish_leases WHERE path = ${path} AND holder = ${this.holder}`);
+  }
+
+  /** For `check-config --probe`: whether the database answers, and the schema version it has. */
+  async probe(): Promise<{ ok: true; schema: number | null } | { ok: false; reason: string }> {
+    try {
+      const answer = await Promise.race([
+        (async () => {
+          const [table] = (await this.#sql`SELECT to_regclass('cachish_schema') AS name`) as { name: string | null }[];
+          if (!table?.name) return { ok: true as const, schema: null };
+          const [row] = (await this.#sql`SELECT max(version) AS version FROM cachish_schema`) as { version: number | null }[];
+          return { ok: true as const, schema: row?.version ?? null };
+        })(),
+        Bun.sleep(this.#timeout).then(() => ({ ok: false as const, reason: `no answer within ${this.#timeout} ms` })),
+      ]);
+      return answer;
+    } catch (error) {
+      return { ok: false, reason: describe(error) };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.race([(async () => {
+      await this.#listening?.unlisten().catch(() => {});
+      await this.#sql.close({ timeout: 1 });
+    })(), Bun.sleep(this.#timeout)]);
+  }
+
+  /** Runs a database call within `timeout`; undefined when it failed or took longer. */
+  async #bounded<T>(call: () => Promise<T>): Promise<T | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const result = await Promise.race([call(), new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), this.#timeout)))]);
+      if (result === TIMED_OUT) {
+        this.#setUp(false, new Error(`no answer within ${this.#timeout} ms`));
+        return undefined;
+      }
+      this.#setUp(true);
+      return result;
+    } catch (error) {
+      this.#setUp(false, error);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #setUp(up: boolean, error?: unknown): void {
+    if (up !== this.#up) {
+      if (up) this.#log.info("shared store reachable");
+      else this.#log.warn("shared store unreachable; serving from the local store", { cause: describe(error) });
+    }
+    this.#up = up;
+  }
+}
+
+/** A database error without the URL or anything it holds. */
+function describe(error: unknown): string {
+  const code = (error as { code?: string; errno?: string }).code;
+  const message = error instanceof Error ? error.message.replace(/postgres(ql)?:\/\/\S+/g, "postgres://…") : String(error);
+  return code && !message.includes(code) ? `${message} (${code})` : message;
+}
