@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
+import { findPostgres, Postgres } from "../test/support/postgres";
 
 const ROOT = join(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist/cachish");
@@ -380,6 +381,66 @@ console.error(`load: ${WRK ? `wrk (${CONNECTIONS} connections, 1 thread, ${SECON
     return ms;
   });
   add("W7 start to first stale 200", "ms", "lower", c, n);
+}
+
+// W8: a fleet of three hosts on one PostgreSQL (when one can be started here).
+{
+  const found = findPostgres();
+  if ("bin" in found) {
+    console.error("W8 fleet...");
+    // Its own temp folder: the postgres user must be able to reach it.
+    const pgDir = mkdtempSync(join(tmpdir(), "cachish-bench-pg-"));
+    const pg = await Postgres.start(found.bin, pgDir);
+    const key = Buffer.alloc(32, 7).toString("base64");
+    const fleetConfig = (port: number, shared: boolean, ttl: string) =>
+      [
+        `listen: 127.0.0.1:${port}`,
+        "cache_dir: store",
+        ...(shared ? ["shared_store:", `  url: "${pg.url}"`, `  key: "${key}"`, "  timeout: 2s"] : []),
+        "items:",
+        "  /fleet:",
+        "    module: JsonHttp",
+        "    disable_auth: true",
+        `    ttl: ${ttl}`,
+        "    timeout: 5s",
+        `    parameters: {url: "http://${UP}/slow"}`,
+        "",
+      ].join("\n");
+    const startHost = async (name: string, shared: boolean, ttl = "1h") => {
+      const dir = join(work, "fleet", name);
+      mkdirSync(dir, { recursive: true });
+      const port = await freePort();
+      writeFileSync(join(dir, "cachish.yml"), fleetConfig(port, shared, ttl));
+      const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml")], { stdout: Bun.file(join(dir, "log.txt")), stderr: "inherit" });
+      children.add(child);
+      const url = `http://127.0.0.1:${port}`;
+      await until200(`${url}/-/ready`);
+      return { url, stop: async () => { child.kill("SIGTERM"); await child.exited; children.delete(child); } };
+    };
+    const windowCost = async (shared: boolean) => {
+      const hosts = await Promise.all([1, 2, 3].map((n) => startHost(`${shared ? "shared" : "alone"}-${n}`, shared)));
+      await Bun.sleep(shared ? 1500 : 100); // the hosts connect and listen
+      const before = counts.slow;
+      await Promise.all(hosts.map((h) => burst(`${h.url}/fleet`, 50)));
+      const fetches = counts.slow - before;
+      return { hosts, fetches };
+    };
+    const alone = await windowCost(false);
+    const together = await windowCost(true);
+    const hitAlone = await load(`${alone.hosts[0]!.url}/fleet`, {}, Math.min(SECONDS, 3));
+    const hitShared = await load(`${together.hosts[0]!.url}/fleet`, {}, Math.min(SECONDS, 3));
+    for (const h of [...alone.hosts, ...together.hosts]) await h.stop();
+    pg.stopServer();
+    rmSync(pgDir, { recursive: true, force: true });
+    add("W8 fleet of 3, 50 requests each at once", "upstream fetches per freshness window, shared", "lower", together.fetches);
+    add("W8 fleet of 3, 50 requests each at once", "upstream fetches per freshness window, without", "lower", alone.fetches);
+    add("W8 fleet: hits on one host", "p50 ms, shared", "lower", hitShared.p50, undefined);
+    add("W8 fleet: hits on one host", "p50 ms without", "lower", hitAlone.p50, undefined);
+    add("W8 fleet: hits on one host", "p99 ms, shared", "lower", hitShared.p99, undefined);
+    add("W8 fleet: hits on one host", "p99 ms without", "lower", hitAlone.p99, undefined);
+  } else {
+    console.error(`W8 fleet skipped: ${found.missing}`);
+  }
 }
 
 // ---------------------------------------------------------------- report

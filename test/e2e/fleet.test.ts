@@ -5,7 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Daemon } from "../support/daemon";
+import { cachish } from "../support/cli";
 import { findPostgres, Postgres } from "../support/postgres";
+import { tempDir } from "../support/temp";
 import { Upstream } from "../support/upstream";
 
 const found = findPostgres();
@@ -17,7 +19,7 @@ const upstream = new Upstream();
 let pg: Postgres;
 
 beforeAll(async () => {
-  if ("bin" in found) pg = await Postgres.start(found.bin);
+  if ("bin" in found) pg = await Postgres.start(found.bin, tempDir());
 });
 afterAll(async () => {
   pg?.stopServer();
@@ -166,5 +168,19 @@ fleet(title, () => {
     expect(refused).toContain("/g");
     expect(refused).toContain("/f");
     expect(fresh.lines.join("\n")).not.toContain("plain-Zz91");
+  }, 30_000);
+
+  test("check-config --probe says whether the database answers, and its schema", async () => {
+    const config = (url: string) => `shared_store: {url: "${url}", key: "${KEY}", timeout: 1s}\nitems: {}\n`;
+    const dir = tempDir({ "up.yml": config(pg.url), "down.yml": config("postgres://nobody:x@127.0.0.1:1/none") });
+    const up = await cachish(["check-config", "--probe", "up.yml"], { cwd: dir });
+    expect(up.code).toBe(0);
+    // The schema is there once a host has started on the database (the tests above did).
+    expect(up.stdout).toMatch(/^ {2}probe shared_store {2}ok \d+ ms \((schema version 1|reachable; the schema is created at the first start)\)$/m);
+    expect(up.stdout).not.toContain(KEY);
+    const down = await cachish(["check-config", "--probe", "down.yml"], { cwd: dir });
+    expect(down.code).toBe(1);
+    expect(down.stdout).toMatch(/^ {2}probe shared_store {2}failed \(connect\) after \d+ ms: /m);
+    expect(down.stdout + down.stderr).not.toContain("nobody:x");
   }, 30_000);
 });

@@ -1,11 +1,10 @@
 /**
  * A real PostgreSQL from Debian's packages, in a temp folder, on 127.0.0.1: started by the
- * tests that need one, stopped after them. `.ci/run` installs the package when it is missing;
+ * tests (and the benchmark) that need one, stopped after them. `.ci/run` installs the package when it is missing;
  * where it cannot run, `findPostgres()` says why and the tests that need it are skipped by name.
  */
 import { chownSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "./temp";
 
 const ROOT_BIN = "/usr/lib/postgresql";
 
@@ -37,8 +36,8 @@ export class Postgres {
     return { code: ran.exitCode, stdout: ran.stdout.toString(), stderr: ran.stderr.toString() };
   }
 
-  static async start(bin: string): Promise<Postgres> {
-    const dir = tempDir();
+  /** Initializes and starts a cluster in `dir` (an empty folder the caller removes). */
+  static async start(bin: string, dir: string): Promise<Postgres> {
     if (process.getuid?.() === 0) chownSync(dir, Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString()), Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString()));
     const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
     const port = server.port!;
