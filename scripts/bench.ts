@@ -167,23 +167,31 @@ function cachishConfig(port: number, failing: string): string {
   ].join("\n");
 }
 
+/** Starts a server process and waits until `readyUrl` answers 200 (or the process exits). */
+async function launch(args: string[], readyUrl: string, stopSignal: NodeJS.Signals, stdout: ReturnType<typeof Bun.file> | "ignore", failure: string): Promise<{ pid: number; stop(): Promise<void> }> {
+  const child = Bun.spawn(args, { stdout, stderr: "inherit" });
+  children.add(child);
+  const started = await Promise.race([until200(readyUrl), child.exited.then(() => Number.NaN)]);
+  if (Number.isNaN(started)) throw new Error(failure);
+  return {
+    pid: child.pid,
+    async stop() {
+      child.kill(stopSignal);
+      await child.exited;
+      children.delete(child);
+    },
+  };
+}
+
 async function startCachish(dir: string, failing = UP): Promise<Target> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   writeFileSync(join(dir, "cachish.yml"), cachishConfig(port, failing));
-  const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml")], { stdout: Bun.file(join(dir, "log.txt")), stderr: "inherit", cwd: dir });
-  children.add(child);
   const url = `http://127.0.0.1:${port}`;
-  const started = await Promise.race([until200(`${url}/-/ready`), child.exited.then(() => Number.NaN)]);
-  if (Number.isNaN(started)) throw new Error(`dist/cachish did not start; see ${dir}/log.txt`);
+  const server = await launch([BINARY, "serve", "--config", join(dir, "cachish.yml")], `${url}/-/ready`, "SIGTERM", Bun.file(join(dir, "log.txt")), `dist/cachish did not start; see ${dir}/log.txt`);
   return {
     url,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.exited;
-      children.delete(child);
-    },
+    ...server,
     async upstreamAttempts() {
       const text = await (await fetch(`${url}/metrics`)).text();
       return [...text.matchAll(/^cachish_upstream_fetches_total\{item="\/failing",outcome="([^"]+)"\} (\d+)$/gm)].filter((m) => m[1] !== "ok").reduce((sum, m) => sum + Number(m[2]), 0);
@@ -207,19 +215,11 @@ async function startNginx(dir: string, failing = UP, timeout = "2s"): Promise<Ta
         .replaceAll("{{USER}}", Bun.spawnSync(["id", "-un"]).stdout.toString().trim()),
     );
   write(failing);
-  const child = Bun.spawn([NGINX!, "-c", join(dir, "nginx.conf"), "-p", dir], { stdout: "ignore", stderr: "inherit" });
-  children.add(child);
   const url = `http://127.0.0.1:${port}`;
-  const started = await Promise.race([until200(`${url}/hit`), child.exited.then(() => Number.NaN)]);
-  if (Number.isNaN(started)) throw new Error(`nginx did not start; see ${dir}/error.log`);
+  const server = await launch([NGINX!, "-c", join(dir, "nginx.conf"), "-p", dir], `${url}/hit`, "SIGQUIT", "ignore", `nginx did not start; see ${dir}/error.log`);
   return {
     url,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGQUIT");
-      await child.exited;
-      children.delete(child);
-    },
+    ...server,
     async upstreamAttempts() {
       const log = existsSync(join(dir, "error.log")) ? readFileSync(join(dir, "error.log"), "utf8") : "";
       return (log.match(/connect\(\) failed|upstream timed out/g) ?? []).length;
@@ -411,11 +411,8 @@ console.error(`load: ${WRK ? `wrk (${CONNECTIONS} connections, 1 thread, ${SECON
       mkdirSync(dir, { recursive: true });
       const port = await freePort();
       writeFileSync(join(dir, "cachish.yml"), fleetConfig(port, shared, ttl));
-      const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml")], { stdout: Bun.file(join(dir, "log.txt")), stderr: "inherit" });
-      children.add(child);
       const url = `http://127.0.0.1:${port}`;
-      await until200(`${url}/-/ready`);
-      return { url, stop: async () => { child.kill("SIGTERM"); await child.exited; children.delete(child); } };
+      return { url, ...(await launch([BINARY, "serve", "--config", join(dir, "cachish.yml")], `${url}/-/ready`, "SIGTERM", Bun.file(join(dir, "log.txt")), `dist/cachish did not start; see ${dir}/log.txt`)) };
     };
     const windowCost = async (shared: boolean) => {
       const hosts = await Promise.all([1, 2, 3].map((n) => startHost(`${shared ? "shared" : "alone"}-${n}`, shared)));
