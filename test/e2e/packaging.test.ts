@@ -42,7 +42,7 @@ describe("the systemd unit", () => {
   });
 
   const analyze = Bun.which("systemd-analyze");
-  test.skipIf(!analyze)("passes systemd-analyze verify (skipped: systemd-analyze is not installed)", () => {
+  test.skipIf(!analyze)(`passes systemd-analyze verify${analyze ? "" : " (skipped: systemd-analyze is not installed)"}`, () => {
     const dir = tempDir({ "cachish.service": unit.replace("/usr/bin/cachish", BINARY) });
     const ran = run([analyze!, "verify", join(dir, "cachish.service")]);
     expect(ran.stderr).toBe("");
@@ -52,7 +52,7 @@ describe("the systemd unit", () => {
 
 describe("the Debian package", () => {
   const dpkgDeb = Bun.which("dpkg-deb");
-  test.skipIf(!dpkgDeb)("has the binary, the unit, a conffile that validates, and user creation (skipped: dpkg-deb is not installed)", async () => {
+  test.skipIf(!dpkgDeb)(`has the binary, the unit, a conffile that validates, and user creation${dpkgDeb ? "" : " (skipped: dpkg-deb is not installed)"}`, async () => {
     const out = tempDir();
     const built = run([process.execPath, "scripts/deb.ts", "--out", out, "--fast"]);
     expect({ code: built.code, stderr: built.stderr }).toEqual({ code: 0, stderr: "" });
