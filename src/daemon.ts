@@ -7,6 +7,7 @@ import type { Config, Listen } from "./config/types";
 import { clearStaleSocket, listen, type Routes } from "./http/server";
 import { openResolver } from "./local";
 import type { Logger } from "./log";
+import { messageOf } from "./error-text";
 import { Metrics } from "./metrics";
 import { type Clock, systemClock } from "./resolver";
 import { SharedTier } from "./store/shared";
@@ -54,7 +55,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
     await store.close();
     if (error instanceof ListenError) throw error;
     const code = (error as { code?: string }).code;
-    const why = code === "EADDRINUSE" ? "the address is already in use" : code === "EACCES" ? "permission denied" : error instanceof Error ? error.message : String(error);
+    const why = code === "EADDRINUSE" ? "the address is already in use" : code === "EACCES" ? "permission denied" : messageOf(error);
     throw new ListenError(`cannot listen on ${formatListen(address)}: ${why}`);
   }
   ready = true;

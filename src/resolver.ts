@@ -18,6 +18,7 @@
 import { fetchItem } from "./backends";
 import { asFailure, UpstreamFailure } from "./backends/failure";
 import type { Item } from "./config/types";
+import { messageOf } from "./error-text";
 import { parseJson } from "./json";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
@@ -304,7 +305,7 @@ export class Resolver {
     try {
       await this.#store.put(path, stored);
     } catch (error) {
-      this.#log.error("could not write a value of the fleet to the store", { item: path, cause: error instanceof Error ? error.message : String(error) });
+      this.#log.error("could not write a value of the fleet to the store", { item: path, cause: messageOf(error) });
     }
     if (!state.stored || state.stored.fetchedAt < stored.fetchedAt) state.stored = stored;
     for (const wake of this.#fleetWaiters.get(path) ?? []) wake();
@@ -397,7 +398,7 @@ export class Resolver {
       await this.#store.put(item.path, stored);
     } catch (error) {
       // The value is good and is served; the store keeps the previous one until a write works.
-      this.#log.error("could not write a fetched value to the store", { item: item.path, cause: error instanceof Error ? error.message : String(error) });
+      this.#log.error("could not write a fetched value to the store", { item: item.path, cause: messageOf(error) });
     }
     state.stored = stored;
     if (state.failures > 0) this.#log.info("upstream recovered", { item: item.path, after_failures: state.failures });

@@ -6,6 +6,7 @@
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import type { Logger } from "./log";
+import { messageOf } from "./error-text";
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -65,7 +66,7 @@ export function systemdNotifier(env: Record<string, string | undefined>, log: Lo
     fd = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new Error("socket() failed");
   } catch (error) {
-    log.warn("cannot open a socket to NOTIFY_SOCKET; systemd will not hear of readiness", { cause: error instanceof Error ? error.message : String(error) });
+    log.warn("cannot open a socket to NOTIFY_SOCKET; systemd will not hear of readiness", { cause: messageOf(error) });
     return silent;
   }
   const send = (message: string) => {

@@ -3,6 +3,8 @@
  * metrics labels and `cachish get` all name these kinds. A failure never carries the
  * response body or a secret, only its kind, the upstream's status and a sentence of ours.
  */
+import { messageOf } from "../error-text";
+
 export type FailureKind =
   /** No connection: refused, reset, DNS, TLS. */
   | "connect"
@@ -38,5 +40,5 @@ export class UpstreamFailure extends Error {
 
 export function asFailure(error: unknown): UpstreamFailure {
   if (error instanceof UpstreamFailure) return error;
-  return new UpstreamFailure("internal", error instanceof Error ? error.message : String(error));
+  return new UpstreamFailure("internal", messageOf(error));
 }

@@ -4,6 +4,7 @@ import { loadConfig } from "../config/load";
 import { locateConfig } from "../config/locate";
 import type { Config, Listen } from "../config/types";
 import { type Daemon, ListenError, startDaemon } from "../daemon";
+import { messageOf } from "../error-text";
 import type { Logger } from "../log";
 import { systemdNotifier } from "../systemd";
 import { createLogger } from "../log";
@@ -22,7 +23,7 @@ function serialized(task: () => Promise<void>, log: Logger): () => void {
     try {
       await task();
     } catch (error) {
-      log.error("reload failed; still serving the previous configuration", { cause: error instanceof Error ? error.message : String(error) });
+      log.error("reload failed; still serving the previous configuration", { cause: messageOf(error) });
     }
     running = false;
     if (again) {
@@ -106,7 +107,7 @@ export function serveCommand(io: Output): Command {
         try {
           await daemon.stop();
         } catch (error) {
-          log.error("could not stop cleanly", { cause: error instanceof Error ? error.message : String(error) });
+          log.error("could not stop cleanly", { cause: messageOf(error) });
           log.flush();
           return 1;
         } finally {

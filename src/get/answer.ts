@@ -24,18 +24,21 @@ export function fromOutcome(outcome: Outcome, now: number): Answer {
   return { kind: "value", body: decoder.decode(outcome.value), ageSeconds, ...(outcome.kind === "stale" ? { stale: outcome.detail } : {}) };
 }
 
+/** The `detail=` of cachish's `Cache-Status`: why the value is stale, or why there is none. */
+const detailOf = (response: Response) => /(?:^|;)\s*detail=([^;\s]+)/.exec(response.headers.get("cache-status") ?? "")?.[1];
+
 /** The daemon's answer, read as SPEC 5.2 writes it. */
 export async function fromResponse(response: Response, path: string): Promise<Answer> {
   const body = await response.text();
   const firstLine = body.split("\n")[0]!.slice(0, 200);
   switch (response.status) {
     case 200: {
-      const detail = /(?:^|;)\s*detail=([^;\s]+)/.exec(response.headers.get("cache-status") ?? "")?.[1];
+      const detail = detailOf(response);
       const stale = response.headers.get("x-cache") === "hit" && detail ? detail : undefined;
       return { kind: "value", body, ageSeconds: Number(response.headers.get("age") ?? 0) || 0, ...(stale ? { stale } : {}) };
     }
     case 503: {
-      const detail = /(?:^|;)\s*detail=([^;\s]+)/.exec(response.headers.get("cache-status") ?? "")?.[1];
+      const detail = detailOf(response);
       return { kind: "unavailable", why: `the daemon answered 503: the upstream failed${detail ? ` (${detail})` : ""} and no value is stored` };
     }
     case 401:

@@ -16,6 +16,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { SharedStore } from "../config/types";
 import type { Logger } from "../log";
+import { describeError } from "../error-text";
 import type { Stored } from "./store";
 
 export const SCHEMA_VERSION = 1;
@@ -199,7 +200,7 @@ export class SharedTier {
       ]);
       return answer;
     } catch (error) {
-      return { ok: false, reason: describe(error) };
+      return { ok: false, reason: describeError(error) };
     }
   }
 
@@ -233,15 +234,8 @@ export class SharedTier {
   #setUp(up: boolean, error?: unknown): void {
     if (up !== this.#up) {
       if (up) this.#log.info("shared store reachable");
-      else this.#log.warn("shared store unreachable; serving from the local store", { cause: describe(error) });
+      else this.#log.warn("shared store unreachable; serving from the local store", { cause: describeError(error) });
     }
     this.#up = up;
   }
-}
-
-/** A database error without the URL or anything it holds. */
-function describe(error: unknown): string {
-  const code = (error as { code?: string; errno?: string }).code;
-  const message = error instanceof Error ? error.message.replace(/postgres(ql)?:\/\/\S+/g, "postgres://…") : String(error);
-  return code && !message.includes(code) ? `${message} (${code})` : message;
 }

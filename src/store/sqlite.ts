@@ -8,6 +8,7 @@ import { Database } from "bun:sqlite";
 import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log";
+import { describeError } from "../error-text";
 import { type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
@@ -33,16 +34,16 @@ export class SqliteStore implements Store {
       return new SqliteStore(openDatabase(file), file);
     } catch (error) {
       if (error instanceof StoreError) throw error;
-      if (!isCorruption(error)) throw new StoreError(`cannot open the store ${file}: ${describe(error)}`);
+      if (!isCorruption(error)) throw new StoreError(`cannot open the store ${file}: ${describeError(error)}`);
       const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
       for (const suffix of ["", "-wal", "-shm"]) {
         if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
       }
-      log.error("store corrupt: moved aside, starting with an empty store", { store: file, moved_to: aside, cause: describe(error) });
+      log.error("store corrupt: moved aside, starting with an empty store", { store: file, moved_to: aside, cause: describeError(error) });
       try {
         return new SqliteStore(openDatabase(file), file);
       } catch (again) {
-        throw new StoreError(`cannot create the store ${file}: ${describe(again)}`);
+        throw new StoreError(`cannot create the store ${file}: ${describeError(again)}`);
       }
     }
   }
@@ -102,7 +103,7 @@ function prepareFolder(dir: string, log: Logger): void {
       chmodSync(dir, 0o700);
     }
   } catch (error) {
-    throw new StoreError(`cannot create the store folder ${dir}: ${describe(error)}`);
+    throw new StoreError(`cannot create the store folder ${dir}: ${describeError(error)}`);
   }
   const mode = statSync(dir).mode;
   if (mode & 0o077) {
@@ -113,10 +114,4 @@ function prepareFolder(dir: string, log: Logger): void {
 function isCorruption(error: unknown): boolean {
   const code = (error as { code?: string }).code ?? "";
   return code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT");
-}
-
-function describe(error: unknown): string {
-  const code = (error as { code?: string }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  return code && !message.includes(code) ? `${message} (${code})` : message;
 }
