@@ -2,6 +2,7 @@
  * What a configuration amounts to, as check-config shows it (as text or JSON): never a
  * parameter, a token or any other value that could be a secret.
  */
+import { storeFile } from "../store/sqlite";
 import { POLICY_FIELDS } from "./keys";
 import { formatListen } from "./listen";
 import type { Config, Policy } from "./types";
@@ -20,8 +21,6 @@ export type Summary = {
   public: string[];
 };
 
-export const STORE_FILE = "cachish.sqlite";
-
 export function formatPolicy(policy: Policy): Record<keyof Policy, string | null> {
   const shown = {} as Record<keyof Policy, string | null>;
   for (const key of Object.keys(POLICY_FIELDS) as (keyof Policy)[]) {
@@ -36,7 +35,7 @@ export function summarize(config: Config): Summary {
   return {
     file: config.file,
     listen: formatListen(config.listen),
-    store: `${config.cache_dir}/${STORE_FILE}`,
+    store: storeFile(config.cache_dir),
     log: { ...config.log },
     metrics: config.metrics,
     shared_store: config.shared_store ? { timeout: formatDuration(config.shared_store.timeout) } : null,

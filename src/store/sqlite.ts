@@ -12,6 +12,9 @@ import { describeError } from "../error-text";
 import { type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
+
+/** The database file of a `cache_dir`. */
+export const storeFile = (dir: string) => join(dir, STORE_FILE);
 const SCHEMA_VERSION = 1;
 
 export class SqliteStore implements Store {
@@ -27,7 +30,7 @@ export class SqliteStore implements Store {
    */
   static open(dir: string, log: Logger): SqliteStore {
     prepareFolder(dir, log);
-    const file = join(dir, STORE_FILE);
+    const file = storeFile(dir);
     // Everything the store creates (the database, its -wal and -shm) is for this user only.
     process.umask(0o077);
     try {
