@@ -1,10 +1,9 @@
 /**
  * `cachish serve` without the command line: open the store, listen, stop gracefully.
  */
-import type { Server } from "bun";
 import { formatListen } from "./config/listen";
 import type { Config, Listen } from "./config/types";
-import { clearStaleSocket, listen, type Routes } from "./http/server";
+import { clearStaleSocket, type Listener, listen, type Routes } from "./http/server";
 import { openResolver } from "./local";
 import type { Logger } from "./log";
 import { messageOf } from "./error-text";
@@ -44,13 +43,13 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
   let current = config;
   // The handler reads these at each request, so a reload changes them in place.
   const routes: Routes = { resolver, clients: () => current.clients, log, clock, ready: () => ready, ...(config.metrics ? { metrics } : {}) };
-  let server: Server<unknown>;
+  let listener: Listener;
   try {
     if (address.kind === "unix") {
       const problem = await clearStaleSocket(address.path);
       if (problem) throw new ListenError(`cannot listen: ${problem}`);
     }
-    server = listen(address, routes);
+    listener = listen(address, routes);
   } catch (error) {
     await store.close();
     if (error instanceof ListenError) throw error;
@@ -61,7 +60,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
   ready = true;
   resolver.startShared();
   resolver.startRefresh();
-  const shown = address.kind === "unix" ? formatListen(address) : formatListen({ ...address, port: server.port ?? address.port });
+  const shown = address.kind === "unix" ? formatListen(address) : formatListen({ ...address, port: listener.server.port ?? address.port });
   return {
     address: shown,
     async reload(next) {
@@ -71,6 +70,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       const sharedOf = (c: Config) => (c.shared_store ? `${c.shared_store.url.reveal()}\n${c.shared_store.key.reveal()}\n${c.shared_store.timeout}` : "");
       if (sharedOf(next) !== sharedOf(current)) notes.push("`shared_store` changed: it takes effect at the next restart");
       await resolver.reconfigure(next.items);
+      listener.reroute();
       if (next.metrics) routes.metrics = metrics;
       else delete routes.metrics;
       current = next;
@@ -79,7 +79,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
     async stop() {
       ready = false;
       // Stops accepting at once; the requests in flight finish (each bounded by its item's timeout).
-      await server.stop(false);
+      await listener.server.stop(false);
       await resolver.stop();
       await shared?.close();
       await store.close();

@@ -3,6 +3,7 @@
  * an exit code or throws a CliError.
  */
 import { defineCommand } from "citty";
+import { stdoutWriter } from "../stdout";
 import { VERSION } from "../version";
 import { checkConfigCommand } from "./check-config";
 import { getCommand } from "./get";
@@ -11,7 +12,7 @@ import { serveCommand } from "./serve";
 import { versionCommand } from "./version";
 
 const io: Output = {
-  out: (text) => process.stdout.write(text),
+  out: stdoutWriter(),
   err: (text) => process.stderr.write(text),
   color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
 };

@@ -108,14 +108,14 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
       continue;
     }
     owners.set(hex, name);
-    const reach = [...items.keys()].filter((path) => globs.some((glob) => globMatches(glob, path)));
+    const reach = new Set([...items.keys()].filter((path) => globs.some((glob) => globMatches(glob, path))));
     clients.push({ name, tokenSha256: new Uint8Array(digest), globs, items: reach });
   }
 
   // With a client that did not load, who may read what is not known: no guess is reported.
   const allClientsLoaded = clients.length === authMap.size && (top.auth !== undefined || !w.has(top, "auth"));
   for (const item of items.values()) {
-    if (allClientsLoaded && !item.disable_auth && !clients.some((c) => c.items.includes(item.path))) {
+    if (allClientsLoaded && !item.disable_auth && !clients.some((c) => c.items.has(item.path))) {
       w.warn(w.at(itemsMap, item.path, "key"), `no client may read item \`${item.path}\`: no glob in \`auth\` matches it, and it does not have \`disable_auth: true\``);
     }
   }

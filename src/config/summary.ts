@@ -44,9 +44,9 @@ export function summarize(config: Config): Summary {
       module: item.module,
       public: item.disable_auth,
       policy: formatPolicy(item.policy),
-      clients: config.clients.filter((c) => c.items.includes(item.path)).map((c) => c.name),
+      clients: config.clients.filter((c) => c.items.has(item.path)).map((c) => c.name),
     })),
-    clients: config.clients.map((c) => ({ name: c.name, items: c.items })),
+    clients: config.clients.map((c) => ({ name: c.name, items: [...c.items] })),
     public: items.filter((item) => item.disable_auth).map((item) => item.path),
   };
 }

@@ -29,8 +29,8 @@ export type Client = {
   /** SHA-256 of the token: what `token_sha256` gives, and what a presented token is hashed to. */
   tokenSha256: Uint8Array;
   globs: Glob[];
-  /** The configured item paths its globs reach, in configuration order. */
-  items: string[];
+  /** The configured item paths its globs reach, in configuration order: checked on every request, so matched once at load. */
+  items: ReadonlySet<string>;
 };
 
 export type Listen = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };

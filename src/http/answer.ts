@@ -31,26 +31,34 @@ export function cacheStatus(outcome: Outcome, now: number): string {
   return outcome.collapsed ? `${text}; collapsed` : text;
 }
 
-/**
- * The headers of a hit change at most once a second (Age, the ttl left), so each value keeps
- * the last set it was answered with: building a Headers object is most of the cost of an answer.
- */
-const hitHeaders = new WeakMap<Uint8Array, { key: string; headers: Headers }>();
+type ValueOutcome = Extract<Outcome, { kind: "hit" | "stale" }>;
 
-function headersOfHit(outcome: Extract<Outcome, { kind: "hit" }>, now: number, head: boolean): Headers {
-  const age = String(seconds(now - outcome.fetchedAt));
-  const status = cacheStatus(outcome, now);
-  const key = `${age}|${status}|${head}`;
-  const kept = hitHeaders.get(outcome.value);
-  if (kept?.key === key) return kept.headers;
-  const headers = new Headers({ Server: SERVER, "Cache-Status": status, "Content-Type": "application/json", "X-Cache": "hit", Age: age });
+/**
+ * The headers of an answer from memory (a hit, or a stale value while the upstream fails)
+ * change at most once a second (Age, the ttl left or past), so each value keeps the last set
+ * it was answered with and what it was built from: building a Headers object is most of the
+ * cost of such an answer.
+ */
+type KeptHeaders = { kind: string; age: number; ttl: number; detail: string; collapsed: boolean; head: boolean; headers: Headers };
+const keptHeaders = new WeakMap<Uint8Array, KeptHeaders>();
+
+function valueHeaders(outcome: ValueOutcome, now: number, head: boolean): Headers {
+  const age = seconds(now - outcome.fetchedAt);
+  const stale = outcome.kind === "stale";
+  // What the Cache-Status ttl says: the freshness left, or how long ago it ended.
+  const ttl = stale ? (outcome.ttl > 0 ? -seconds(now - outcome.fetchedAt - outcome.ttl) : 0) : Math.max(0, Math.ceil((outcome.fetchedAt + outcome.ttl - now) / 1000));
+  const detail = stale ? outcome.detail : "";
+  const collapsed = stale && outcome.collapsed;
+  const kept = keptHeaders.get(outcome.value);
+  if (kept !== undefined && kept.age === age && kept.ttl === ttl && kept.kind === outcome.kind && kept.detail === detail && kept.collapsed === collapsed && kept.head === head) return kept.headers;
+  const headers = new Headers({ Server: SERVER, "Cache-Status": cacheStatus(outcome, now), "Content-Type": "application/json", "X-Cache": "hit", Age: String(age) });
   if (head) headers.set("Content-Length", String(outcome.value.byteLength));
-  hitHeaders.set(outcome.value, { key, headers });
+  keptHeaders.set(outcome.value, { kind: outcome.kind, age, ttl, detail, collapsed, head, headers });
   return headers;
 }
 
 export function answer(outcome: Outcome, now: number, head: boolean): Response {
-  if (outcome.kind === "hit") return new Response(head ? null : outcome.value, { status: 200, headers: headersOfHit(outcome, now, head) });
+  if (outcome.kind === "hit" || outcome.kind === "stale") return new Response(head ? null : outcome.value, { status: 200, headers: valueHeaders(outcome, now, head) });
   const headers: Record<string, string> = { Server: SERVER, "Cache-Status": cacheStatus(outcome, now) };
   if (outcome.kind === "unavailable") {
     headers["Content-Type"] = "text/plain; charset=utf-8";
@@ -59,12 +67,7 @@ export function answer(outcome: Outcome, now: number, head: boolean): Response {
     return new Response(head ? null : UPSTREAM_FAILURE, { status: 503, headers });
   }
   headers["Content-Type"] = "application/json";
-  if (outcome.kind === "fresh") {
-    headers["X-Cache"] = "miss";
-  } else {
-    headers["X-Cache"] = "hit";
-    headers.Age = String(seconds(now - outcome.fetchedAt));
-  }
+  headers["X-Cache"] = "miss";
   if (head) headers["Content-Length"] = String(outcome.value.byteLength);
   return new Response(head ? null : outcome.value, { status: 200, headers });
 }

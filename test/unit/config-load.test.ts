@@ -30,7 +30,7 @@ describe("a 1.x configuration", () => {
     const hawk = config.items.get("/partner")!;
     expect(hawk.module === "Hawk" && hawk.parameters.algorithm).toBe("sha1");
     expect(config.cache_dir).toBe("/var/cache/cachish");
-    expect(config.clients.map((c) => [c.name, c.items])).toEqual([
+    expect(config.clients.map((c) => [c.name, [...c.items]])).toEqual([
       ["web", ["/database-url"]],
       ["worker", ["/database-url", "/database-urls", "/ip-ranges", "/ip-ranges-raw", "/partner"]],
     ]);
