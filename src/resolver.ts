@@ -132,6 +132,11 @@ export class Resolver {
     }
   }
 
+  /** The configured item paths. */
+  paths(): IterableIterator<string> {
+    return this.#items.keys();
+  }
+
   item(path: string): Item | undefined {
     return this.#items.get(path);
   }
@@ -146,26 +151,23 @@ export class Resolver {
     return [...this.#states].map(([path, s]) => ({ path, ageSeconds: s.stored ? Math.max(0, (now - s.stored.fetchedAt) / 1000) : null, failing: s.failures > 0 }));
   }
 
-  /** A hit within `ttl`, answered without a promise: the hot path of the daemon. Undefined when the value must be resolved. */
+  /**
+   * The answer when it needs no waiting, without a promise: the hot path of the daemon. A hit
+   * within `ttl`; while the upstream is failing, the stored value (or a 503) at once, the retry
+   * running in the background when the window has passed; with `stale_after: 0s`, the stored
+   * value at once while a fetch runs. Undefined when the upstream must be asked and waited for.
+   */
   peek(path: string): Outcome | undefined {
     const item = this.#items.get(path);
-    const stored = this.#states.get(path)?.stored;
-    if (!item || !stored || item.policy.ttl === 0) return undefined;
-    if (this.#clock.now() - stored.fetchedAt >= item.policy.ttl) return undefined;
-    return { kind: "hit", value: stored.value, fetchedAt: stored.fetchedAt, ttl: item.policy.ttl };
-  }
-
-  async resolve(path: string): Promise<Outcome> {
-    const item = this.#items.get(path);
     const state = this.#states.get(path);
-    if (!item || !state) throw new Error(`resolve() of an unconfigured path ${path}`);
-    const hit = this.peek(path);
-    if (hit) return hit;
+    if (!item || !state) return undefined;
     const { policy } = item;
-
+    const now = this.#clock.now();
+    const stored = state.stored;
+    if (stored && policy.ttl > 0 && now - stored.fetchedAt < policy.ttl) return { kind: "hit", value: stored.value, fetchedAt: stored.fetchedAt, ttl: policy.ttl };
     if (policy.max_backoff > 0 && state.failures > 0) {
       const servable = this.#servable(item, state);
-      if (this.#clock.now() < state.retryAt) {
+      if (now < state.retryAt) {
         // The window is open: nobody asks the upstream, everybody gets an answer now.
         if (servable) return this.#stale(item, servable, "backoff", false);
         return { kind: "unavailable", detail: "backoff", collapsed: false, retryAfter: this.#retryAfter(state) };
@@ -176,6 +178,24 @@ export class Resolver {
         return this.#stale(item, servable, state.lastFailure?.detail ?? "backoff", false);
       }
     }
+    if (policy.stale_after === 0) {
+      const servable = this.#servable(item, state);
+      if (servable) {
+        const collapsed = state.inflight !== undefined;
+        if (!collapsed) void this.#start(item, state);
+        return this.#stale(item, servable, "stale-after", collapsed);
+      }
+    }
+    return undefined;
+  }
+
+  async resolve(path: string): Promise<Outcome> {
+    const item = this.#items.get(path);
+    const state = this.#states.get(path);
+    if (!item || !state) throw new Error(`resolve() of an unconfigured path ${path}`);
+    const now = this.peek(path);
+    if (now) return now;
+    const { policy } = item;
 
     const collapsed = state.inflight !== undefined;
     const pending = state.inflight ?? this.#start(item, state);

@@ -25,8 +25,8 @@ export const POLICY_FIELDS = {
     doc: "A stored value older than this is never served.",
   },
   stale_after: {
-    shape: { type: "duration", min: 1 }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none",
-    doc: "When the upstream has not answered after this long and a value is stored, answer from the store now; the fetch goes on and updates the store.",
+    shape: { type: "duration" }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none",
+    doc: "When the upstream has not answered after this long and a value is stored, answer from the store now; the fetch goes on and updates the store. `0s` answers from the store at once whenever the value is past `ttl`, and fetches in the background (stale-while-revalidate).",
   },
   max_backoff: {
     shape: { type: "duration" }, default: "30s", inherits: true, since: "2.0",
