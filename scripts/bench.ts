@@ -159,8 +159,12 @@ function cachishConfig(port: number, failing: string): string {
     item("/hit", `http://${UP}/value`, "    ttl: 1h\n    disable_auth: true\n"),
     item("/hit-token", `http://${UP}/value`, "    ttl: 1h\n"),
     item("/live", `http://${UP}/value`, "    ttl: 0s\n    max_backoff: 0s\n    disable_auth: true\n"),
-    item("/failing", `http://${failing}/value`, "    ttl: 1s\n    timeout: 2s\n    disable_auth: true\n"),
-    item("/slow", `http://${UP}/slow`, "    ttl: 1s\n    disable_auth: true\n"),
+    // The same job as nginx's proxy_cache_background_update: past ttl, the stored value at once.
+    item("/failing", `http://${failing}/value`, "    ttl: 1s\n    timeout: 2s\n    stale_after: 0s\n    disable_auth: true\n"),
+    item("/slow", `http://${UP}/slow`, "    ttl: 1s\n    stale_after: 0s\n    disable_auth: true\n"),
+    // The defaults: past ttl, a client waits for the upstream (one timeout per outage at most).
+    item("/failing-wait", `http://${failing}/value`, "    ttl: 1s\n    timeout: 2s\n    disable_auth: true\n"),
+    item("/slow-wait", `http://${UP}/slow`, "    ttl: 1s\n    disable_auth: true\n"),
     "auth:",
     `  bench: {token: ${TOKEN}, url: "*"}`,
     "",
@@ -233,6 +237,7 @@ async function startNginx(dir: string, failing = UP, timeout = "2s"): Promise<Ta
 async function withStoredValue(start: (dir: string, failing?: string) => Promise<Target>, dir: string, failing: string): Promise<Target> {
   const first = await start(dir);
   await (await fetch(`${first.url}/failing`)).arrayBuffer();
+  await (await fetch(`${first.url}/failing-wait`)).arrayBuffer(); // a 404 from nginx, which has no such item
   await first.stop();
   const again = await start(dir, failing);
   await Bun.sleep(1100);
@@ -320,20 +325,23 @@ console.error(`load: ${WRK ? `wrk (${CONNECTIONS} connections, 1 thread, ${SECON
 // W4: the upstream hangs (timeout 2 s), a value is stored.
 {
   const hangAt = `127.0.0.1:${hanger.port}`;
-  const [c, n] = await both(async (start, name) => {
+  const run = async (start: (dir: string, failing?: string) => Promise<Target>, name: string, path = "/failing") => {
     const t = await withStoredValue(start, `w4-${Date.now()}`, hangAt);
-    console.error(`W4 ${name}...`);
+    console.error(`W4 ${name} ${path}...`);
     const started = performance.now();
-    await (await fetch(`${t.url}/failing`)).arrayBuffer();
+    await (await fetch(`${t.url}${path}`)).arrayBuffer();
     const firstWait = performance.now() - started;
     const before = counts.hang;
-    const result = await load(`${t.url}/failing`);
+    const result = await load(`${t.url}${path}`);
     const during = counts.hang - before;
     await t.stop();
     for (const socket of hangs) socket.end();
     return { firstWait, ...result, during };
-  });
+  };
+  const [c, n] = await both(run);
+  const waiting = await run((dir, failing) => startCachish(join(work, "cachish", dir), failing), "cachish", "/failing-wait");
   add("W4 upstream hanging, value stored", "first client's wait ms", "lower", c.firstWait, n?.firstWait);
+  add("W4 upstream hanging, value stored", "first client's wait ms, no stale_after", "lower", waiting.firstWait);
   add("W4 upstream hanging, value stored", "next clients' p99 ms", "lower", c.p99, n?.p99);
   add("W4 upstream hanging, value stored", "upstream requests during the load", "lower", c.during, n?.during);
   add("W4 upstream hanging, value stored", "answers not 200", "lower", c.errors, n?.errors);
@@ -341,26 +349,30 @@ console.error(`load: ${WRK ? `wrk (${CONNECTIONS} connections, 1 thread, ${SECON
 
 // W5: 200 concurrent requests, upstream 200 ms: on an empty store, on an expired value, on a fresh one.
 {
-  const [c, n] = await both(async (start, name) => {
+  const run = async (start: (dir: string, failing?: string) => Promise<Target>, name: string, path = "/slow") => {
     const t = await start(`w5-${Date.now()}`);
-    console.error(`W5 ${name}...`);
+    console.error(`W5 ${name} ${path}...`);
     let before = counts.slow;
-    const empty = await burst(`${t.url}/slow`);
+    const empty = await burst(`${t.url}${path}`);
     const emptyUp = counts.slow - before;
-    const fresh = await burst(`${t.url}/slow`);
+    const fresh = await burst(`${t.url}${path}`);
     await Bun.sleep(1100);
     before = counts.slow;
-    const expired = await burst(`${t.url}/slow`);
+    const expired = await burst(`${t.url}${path}`);
     const expiredUp = counts.slow - before;
     await t.stop();
     return { empty, emptyUp, fresh, expired, expiredUp };
-  });
+  };
+  const [c, n] = await both(run);
+  const waiting = await run((dir, failing) => startCachish(join(work, "cachish", dir), failing), "cachish", "/slow-wait");
   add("W5 200 at once, empty store", "upstream requests", "lower", c.emptyUp, n?.emptyUp);
   add("W5 200 at once, empty store", "p50 ms", "lower", c.empty.p50, n?.empty.p50);
   add("W5 200 at once, empty store", "p99 ms", "lower", c.empty.p99, n?.empty.p99);
   add("W5 200 at once, expired value", "upstream requests", "lower", c.expiredUp, n?.expiredUp);
   add("W5 200 at once, expired value", "p50 ms", "lower", c.expired.p50, n?.expired.p50);
   add("W5 200 at once, expired value", "p99 ms", "lower", c.expired.p99, n?.expired.p99);
+  add("W5 200 at once, expired value", "upstream requests, no stale_after", "lower", waiting.expiredUp);
+  add("W5 200 at once, expired value", "p99 ms, no stale_after", "lower", waiting.expired.p99);
   add("W5 200 at once, fresh value (the client's own cost)", "p99 ms", "lower", c.fresh.p99, n?.fresh.p99);
   add("W5 (all three bursts)", "answers not 200", "lower", c.empty.errors + c.expired.errors + c.fresh.errors, n ? n.empty.errors + n.expired.errors + n.fresh.errors : undefined);
 }

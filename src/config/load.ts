@@ -3,7 +3,6 @@
  * (walk.ts) checks each key on its own; this file adds what needs the whole file at once:
  * defaults cascading into items, tokens shared by two clients, globs that reach no item.
  */
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
@@ -153,5 +152,5 @@ function withDefaults(shape: ObjectShape): Record<string, unknown> {
 }
 
 function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
+  return new Bun.CryptoHasher("sha256").update(text).digest();
 }

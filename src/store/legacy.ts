@@ -4,7 +4,6 @@
  * value takes its 1.x file, with the file's modification time as the fetch time. The files
  * are left in place (a downgrade still finds them).
  */
-import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson, stringifyJson } from "../json";
@@ -12,7 +11,7 @@ import type { Logger } from "../log";
 import type { Store, Stored } from "./store";
 
 export function legacyFileName(path: string): string {
-  return createHash("sha256").update(path).digest("hex");
+  return new Bun.CryptoHasher("sha256").update(path).digest("hex");
 }
 
 /** Imports what it can; returns the values it imported, by item path. */

@@ -12,7 +12,6 @@
  *   holder died expires by itself.
  */
 import { SQL } from "bun";
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { SharedStore } from "../config/types";
 import type { Logger } from "../log";
@@ -28,8 +27,15 @@ const TIMED_OUT = Symbol("timed out");
 
 export type LeaseAnswer = "mine" | "held" | "unavailable";
 
+/**
+ * node:crypto costs 7 MB of memory to load: only a daemon with a shared store loads it, at
+ * its first value. (WebCrypto would do, but is asynchronous where these are not.)
+ */
+const nodeCrypto = (): typeof import("node:crypto") => require("node:crypto");
+
 function seal(key: Uint8Array, path: string, stored: Stored): Uint8Array {
-  const nonce = randomBytes(12);
+  const { createCipheriv } = nodeCrypto();
+  const nonce = crypto.getRandomValues(new Uint8Array(12));
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(Buffer.from(`cachish/v1\n${path}\n${stored.fetchedAt}`));
   const body = Buffer.concat([cipher.update(stored.value), cipher.final()]);
@@ -40,7 +46,7 @@ function seal(key: Uint8Array, path: string, stored: Stored): Uint8Array {
 export function unseal(key: Uint8Array, path: string, fetchedAt: number, sealed: Uint8Array): Uint8Array | undefined {
   if (sealed.length < 12 + 16) return undefined;
   try {
-    const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, 12));
+    const decipher = nodeCrypto().createDecipheriv("aes-256-gcm", key, sealed.subarray(0, 12));
     decipher.setAAD(Buffer.from(`cachish/v1\n${path}\n${fetchedAt}`));
     decipher.setAuthTag(sealed.subarray(sealed.length - 16));
     return new Uint8Array(Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]));
@@ -55,7 +61,7 @@ export class SharedTier {
   readonly #timeout: number;
   readonly #log: Logger;
   /** Who holds a lease: this process on this host. */
-  readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  readonly holder = `${hostname()}:${process.pid}:${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString("hex")}`;
   #schema: Promise<boolean> | undefined;
   #up = false;
   #closed = false;

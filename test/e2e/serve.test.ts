@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { cachish } from "../support/cli";
+import { BINARY, cachish } from "../support/cli";
 import { Daemon } from "../support/daemon";
 import { tempDir } from "../support/temp";
 import { closedPort, Upstream } from "../support/upstream";
@@ -522,6 +522,53 @@ describe("lifecycle", () => {
     expect(res.status).toBe(200);
     expect((statSync(socket).mode & 0o777).toString(8)).toBe("666");
     await second.stop();
+  });
+});
+
+describe("routing and the log under pressure", () => {
+  test("a path Bun's router takes literally and one it does not reach the same item; a reload re-routes", async () => {
+    const daemon = await Daemon.start(config());
+    for (const path of ["/public", "/public?x=1", "/./public", "/p%75blic"]) {
+      const res = await daemon.fetch(path);
+      expect({ path, status: res.status, body: await res.text() }).toEqual({ path, status: 200, body: '["10.0.0.0/8"]' });
+    }
+    expect((await daemon.fetch("/public/")).status).toBe(404);
+    // Without /public: its route must go with it.
+    writeFileSync(join(daemon.dir, "cachish.yml"), config().replace(/ {2}\/public:\n(?: {4}.*\n)+/, ""));
+    daemon.process.kill("SIGHUP");
+    await daemon.waitForLog("reloaded");
+    expect((await daemon.fetch("/public")).status).toBe(404);
+    expect((await daemon.fetch("/value", { token: TOKENS.web })).status).toBe(200);
+    await daemon.stop();
+  });
+
+  test("a standard output that cannot be written (a full disk) loses log lines, not the daemon", async () => {
+    const dir = tempDir();
+    const port = await closedPort();
+    writeFileSync(join(dir, "cachish.yml"), config().replace("listen: 127.0.0.1:0", `listen: 127.0.0.1:${port}`));
+    const full = Bun.file("/dev/full");
+    const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml")], { cwd: dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir }, stdout: full, stderr: "pipe" });
+    try {
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        status = await fetch(`http://127.0.0.1:${port}/-/ready`).then((r) => r.status, () => 0);
+        if (status !== 200) await Bun.sleep(50);
+      }
+      expect(status).toBe(200);
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}/public`);
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+        await Bun.sleep(100); // each batch of lines is written, and fails
+      }
+      child.kill("SIGTERM");
+      expect(await child.exited).toBe(0);
+      const stderr = await new Response(child.stderr).text();
+      expect(stderr).toContain("cachish: cannot write to standard output");
+      expect(stderr.match(/cannot write to standard output/g)).toHaveLength(1);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });
 

@@ -232,6 +232,43 @@ describe("stale_after, deadlines and coalescing", () => {
     expect(text(resolver.stored("/a")!.value)).toBe('"new"');
   });
 
+  test("stale_after: 0s answers from the store at once, without a promise; one fetch runs and stores its result", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock, store } = setup(", ttl: 1s, stale_after: 0s, timeout: 10s", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes('"old"'));
+    await first;
+    expect(resolver.peek("/a")).toMatchObject({ kind: "hit" });
+
+    await clock.advance(1000);
+    expect(resolver.peek("/a")).toMatchObject({ kind: "stale", detail: "stale-after", collapsed: false });
+    expect(resolver.peek("/a")).toMatchObject({ kind: "stale", detail: "stale-after", collapsed: true });
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "stale-after", collapsed: true });
+    expect(calls.length).toBe(2);
+    calls[1]!.resolve(bytes('"new"'));
+    await clock.advance(1);
+    expect(text((await store.get("/a"))!.value)).toBe('"new"');
+    expect(resolver.peek("/a")).toMatchObject({ kind: "hit" });
+  });
+
+  test("in a backoff window the stored value is answered without a promise, and the retry after it runs in the background", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", ttl: 1s", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes('"v"'));
+    await first;
+    await clock.advance(1000);
+    const failing = resolver.resolve("/a");
+    calls[1]!.reject(new UpstreamFailure("connect", "connection refused"));
+    expect(await failing).toMatchObject({ kind: "stale", detail: "connect" });
+    expect(resolver.peek("/a")).toMatchObject({ kind: "stale", detail: "backoff" });
+    await clock.advance(1000);
+    expect(resolver.peek("/a")).toMatchObject({ kind: "stale", detail: "connect" });
+    expect(calls.length).toBe(3);
+    expect(resolver.peek("/a")).toMatchObject({ kind: "stale", detail: "connect" });
+    expect(calls.length).toBe(3);
+  });
+
   test("stale_after does nothing without a stored value: the client waits for the fetch", async () => {
     const { fetcher, calls } = scripted();
     const { resolver, clock } = setup(", stale_after: 500ms", fetcher);
