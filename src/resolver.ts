@@ -174,7 +174,7 @@ export class Resolver {
       }
       if (servable) {
         // The window has passed: the retry runs in the background, the client does not wait on it.
-        if (!state.inflight) void this.#start(item, state);
+        if (!state.inflight) void this.#start(item, state, true);
         return this.#stale(item, servable, state.lastFailure?.detail ?? "backoff", false);
       }
     }
@@ -182,7 +182,7 @@ export class Resolver {
       const servable = this.#servable(item, state);
       if (servable) {
         const collapsed = state.inflight !== undefined;
-        if (!collapsed) void this.#start(item, state);
+        if (!collapsed) void this.#start(item, state, true);
         return this.#stale(item, servable, "stale-after", collapsed);
       }
     }
@@ -305,8 +305,15 @@ export class Resolver {
     return Math.max(1, Math.ceil((state.retryAt - this.#clock.now()) / 1000));
   }
 
-  #start(item: Item, state: State): Promise<FetchResult> {
-    const pending = this.#fetch(item, state).finally(() => {
+  /**
+   * Starts the one fetch of an item. `inBackground`: for a request that is answered without
+   * it, the fetch begins on the next turn of the event loop, after the answer is written (a
+   * first fetch sets up Bun's HTTP client, which takes milliseconds); it counts as in flight
+   * at once, so no second one starts meanwhile.
+   */
+  #start(item: Item, state: State, inBackground = false): Promise<FetchResult> {
+    const begun = inBackground ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#fetch(item, state)) : this.#fetch(item, state);
+    const pending = begun.finally(() => {
       if (state.inflight === pending) state.inflight = undefined;
     });
     state.inflight = pending;

@@ -48,7 +48,10 @@ const durationOf = (started: number) => Math.round((performance.now() - started)
  * rendered once, and their metrics counter. Kept per item, so a reload starts afresh.
  */
 type Shape = { preset: Preset; cell: Cell | undefined };
-type Shapes = { hits: Record<Scheme, Map<string, Shape>>; others: Map<string, Shape> };
+type ByClient = Record<Scheme, Map<string, Shape>>;
+/** GET answers from memory (hits, and stale values by failure kind) are found without building a key. */
+type Shapes = { hits: ByClient; stale: Map<string, ByClient>; others: Map<string, Shape> };
+const byClient = (): ByClient => ({ bearer: new Map(), basic: new Map(), none: new Map() });
 /** Methods are the client's to choose: beyond this many kinds of answer for one item, lines are rendered each time. */
 const MAX_SHAPES = 64;
 
@@ -65,10 +68,19 @@ export function handler(routes: Routes) {
     const collapsed = outcome !== undefined && outcome.kind !== "hit" && outcome.collapsed ? true : undefined;
     const failure = outcome && (outcome.kind === "stale" || outcome.kind === "unavailable") ? outcome.detail : undefined;
     let shapes = shapesOf.get(item);
-    if (!shapes) shapesOf.set(item, (shapes = { hits: { bearer: new Map(), basic: new Map(), none: new Map() }, others: new Map() }));
-    const hit = kind === "hit" && method === "GET";
-    const shapeMap = hit ? shapes.hits[scheme] : shapes.others;
-    const key = hit ? client : `${method} ${status} ${kind} ${scheme} ${client} ${collapsed} ${failure}`;
+    if (!shapes) shapesOf.set(item, (shapes = { hits: byClient(), stale: new Map(), others: new Map() }));
+    let shapeMap: Map<string, Shape>;
+    let key = client;
+    if (method === "GET" && kind === "hit") {
+      shapeMap = shapes.hits[scheme];
+    } else if (method === "GET" && kind === "stale" && !collapsed && failure !== undefined) {
+      let byFailure = shapes.stale.get(failure);
+      if (!byFailure) shapes.stale.set(failure, (byFailure = byClient()));
+      shapeMap = byFailure[scheme];
+    } else {
+      shapeMap = shapes.others;
+      key = `${method} ${status} ${kind} ${scheme} ${client} ${collapsed} ${failure}`;
+    }
     let shape = shapeMap.get(key);
     if (!shape) {
       // The log says `-` where no value was asked for; the metrics label says `none`.
