@@ -120,6 +120,8 @@ describe("a failing upstream", () => {
     const after = await timed(daemon);
     expect(after.res.headers.get("cache-status")).toBe("cachish; hit; detail=timeout");
     expect(after.ms).toBeLessThan(500);
+    // The retry begins once the answer is out: it reaches the upstream just after.
+    for (let i = 0; i < 50 && upstream.requests("/retry").length === before; i++) await Bun.sleep(20);
     expect(upstream.requests("/retry").length).toBe(before + 1);
     await daemon.stop();
   });
@@ -175,6 +177,32 @@ describe("stale_after, max_stale, refresh", () => {
     upstream.on("/late", { status: 500, body: "down" });
     const stored = await daemon.fetch("/x");
     expect(await stored.text()).toBe('{"version": 2}');
+    await daemon.stop();
+  });
+
+  test("stale_after: 0s answers past ttl from the store at once, while one fetch stores the new value", async () => {
+    let version = 1;
+    upstream.on("/swr", async () => {
+      await Bun.sleep(300);
+      return Response.json({ version });
+    });
+    const daemon = await Daemon.start(config("ttl: 1s\nstale_after: 0s", "/swr"));
+    await daemon.fetch("/x");
+    version = 2;
+    await Bun.sleep(1100);
+    const before = upstream.requests("/swr").length;
+    const answers = await Promise.all(Array.from({ length: 10 }, () => timed(daemon)));
+    for (const a of answers) {
+      expect(a.body).toBe('{"version": 1}');
+      expect(a.res.headers.get("cache-status")).toMatch(/^cachish; hit; ttl=-?\d+; detail=stale-after(; collapsed)?$/);
+      // Well under the upstream's 300 ms: nobody waited for it.
+      expect(a.ms).toBeLessThan(250);
+    }
+    await Bun.sleep(600);
+    expect(upstream.requests("/swr").length).toBe(before + 1);
+    const fresh = await timed(daemon);
+    expect(fresh.body).toBe('{"version": 2}');
+    expect(fresh.res.headers.get("cache-status")).toMatch(/^cachish; hit; ttl=\d+$/);
     await daemon.stop();
   });
 
