@@ -34,31 +34,32 @@ export function cacheStatus(outcome: Outcome, now: number): string {
 type ValueOutcome = Extract<Outcome, { kind: "hit" | "stale" }>;
 
 /**
- * The headers of an answer from memory (a hit, or a stale value while the upstream fails)
- * change at most once a second (Age, the ttl left or past), so each value keeps the last set
- * it was answered with and what it was built from: building a Headers object is most of the
- * cost of such an answer.
+ * An answer from memory (a hit, or a stale value while the upstream fails) changes at most
+ * once a second (Age, the ttl left or past), so each value keeps the last answer it was given
+ * as, and what that was built from; each request gets a clone of it. Building the headers is
+ * most of the cost of such an answer, and a clone is cheaper than a new Response.
  */
-type KeptHeaders = { kind: string; age: number; ttl: number; detail: string; collapsed: boolean; head: boolean; headers: Headers };
-const keptHeaders = new WeakMap<Uint8Array, KeptHeaders>();
+type Kept = { kind: string; age: number; ttl: number; detail: string; collapsed: boolean; head: boolean; response: Response };
+const kept = new WeakMap<Uint8Array, Kept>();
 
-function valueHeaders(outcome: ValueOutcome, now: number, head: boolean): Headers {
+function valueAnswer(outcome: ValueOutcome, now: number, head: boolean): Response {
   const age = seconds(now - outcome.fetchedAt);
   const stale = outcome.kind === "stale";
   // What the Cache-Status ttl says: the freshness left, or how long ago it ended.
   const ttl = stale ? (outcome.ttl > 0 ? -seconds(now - outcome.fetchedAt - outcome.ttl) : 0) : Math.max(0, Math.ceil((outcome.fetchedAt + outcome.ttl - now) / 1000));
   const detail = stale ? outcome.detail : "";
   const collapsed = stale && outcome.collapsed;
-  const kept = keptHeaders.get(outcome.value);
-  if (kept !== undefined && kept.age === age && kept.ttl === ttl && kept.kind === outcome.kind && kept.detail === detail && kept.collapsed === collapsed && kept.head === head) return kept.headers;
+  const last = kept.get(outcome.value);
+  if (last !== undefined && last.age === age && last.ttl === ttl && last.kind === outcome.kind && last.detail === detail && last.collapsed === collapsed && last.head === head) return last.response.clone() as Response;
   const headers = new Headers({ Server: SERVER, "Cache-Status": cacheStatus(outcome, now), "Content-Type": "application/json", "X-Cache": "hit", Age: String(age) });
   if (head) headers.set("Content-Length", String(outcome.value.byteLength));
-  keptHeaders.set(outcome.value, { kind: outcome.kind, age, ttl, detail, collapsed, head, headers });
-  return headers;
+  const response = new Response(head ? null : outcome.value, { status: 200, headers });
+  kept.set(outcome.value, { kind: outcome.kind, age, ttl, detail, collapsed, head, response });
+  return response.clone() as Response; // (typed as undici's Response by @types/node)
 }
 
 export function answer(outcome: Outcome, now: number, head: boolean): Response {
-  if (outcome.kind === "hit" || outcome.kind === "stale") return new Response(head ? null : outcome.value, { status: 200, headers: valueHeaders(outcome, now, head) });
+  if (outcome.kind === "hit" || outcome.kind === "stale") return valueAnswer(outcome, now, head);
   const headers: Record<string, string> = { Server: SERVER, "Cache-Status": cacheStatus(outcome, now) };
   if (outcome.kind === "unavailable") {
     headers["Content-Type"] = "text/plain; charset=utf-8";
