@@ -47,6 +47,16 @@ function numberText(value: number): string {
   return String(value);
 }
 
+/** The end of a request line, ` duration_ms=0.4` and its newline, kept per format for 0 to 999.9 ms. */
+const ENDS: Record<Format, string[]> = { logfmt: [], json: [] };
+
+function durationEnd(format: Format, ms: number): string {
+  const tenths = Math.round(ms * 10);
+  const text = () => (format === "json" ? `,"duration_ms":${numberText(ms)}}\n` : ` duration_ms=${numberText(ms)}\n`);
+  if (tenths >= 0 && tenths < 10_000 && tenths / 10 === ms) return (ENDS[format][tenths] ??= text());
+  return text();
+}
+
 function logfmtValue(value: string | number | boolean | null): string {
   if (typeof value === "number") return numberText(value);
   const text = String(value);
@@ -151,10 +161,16 @@ export function createLogger(settings: { format: Format; level: Level }, write: 
   return {
     request(preset, durationMs, upstreamMs) {
       if (RANK.info < rank) return;
-      const json = format === "json";
-      let line = head(format, Date.now(), "info", "request") + preset.text(format);
-      if (upstreamMs !== undefined) line += (json ? ',"upstream_ms":' : " upstream_ms=") + numberText(upstreamMs);
-      add(`${line}${json ? ',"duration_ms":' : " duration_ms="}${numberText(durationMs)}${json ? "}\n" : "\n"}`);
+      // Its parts go to the list as they are (all kept strings, most of the time): joined
+      // once at the write, a line costs no string of its own.
+      const start = head(format, Date.now(), "info", "request");
+      const shared = preset.text(format);
+      const upstream = upstreamMs === undefined ? "" : (format === "json" ? ',"upstream_ms":' : " upstream_ms=") + numberText(upstreamMs);
+      const end = durationEnd(format, durationMs);
+      pending.push(start, shared, upstream, end);
+      size += start.length + shared.length + upstream.length + end.length;
+      if (size > 65_536) flush();
+      else if (!timer) timer = setTimeout(flush, 50);
     },
     debug: emit("debug"),
     info: emit("info"),
