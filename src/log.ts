@@ -8,11 +8,14 @@
  * gathered and written together at most 50 ms later, and the time stamp is formatted once
  * per millisecond.
  */
-import { stdoutWriter } from "./stdout";
+import { stdoutBytesWriter } from "./stdout";
 
 export type Level = "debug" | "info" | "warn" | "error";
 export type Format = "logfmt" | "json";
 export type Fields = Record<string, string | number | boolean | null | undefined>;
+
+/** Bytes gathered before a write. */
+const FLUSH_AT = 65_536;
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -47,14 +50,17 @@ function numberText(value: number): string {
   return String(value);
 }
 
-/** The end of a request line, ` duration_ms=0.4` and its newline, kept per format for 0 to 999.9 ms. */
-const ENDS: Record<Format, string[]> = { logfmt: [], json: [] };
+const encoder = new TextEncoder();
+const NOTHING = new Uint8Array(0);
 
-function durationEnd(format: Format, ms: number): string {
+/** The end of a request line, ` duration_ms=0.4` and its newline, kept per format for 0 to 999.9 ms. */
+const ENDS: Record<Format, Uint8Array[]> = { logfmt: [], json: [] };
+
+function durationEnd(format: Format, ms: number): Uint8Array {
   const tenths = Math.round(ms * 10);
-  const text = () => (format === "json" ? `,"duration_ms":${numberText(ms)}}\n` : ` duration_ms=${numberText(ms)}\n`);
-  if (tenths >= 0 && tenths < 10_000 && tenths / 10 === ms) return (ENDS[format][tenths] ??= text());
-  return text();
+  const bytes = () => encoder.encode(format === "json" ? `,"duration_ms":${numberText(ms)}}\n` : ` duration_ms=${numberText(ms)}\n`);
+  if (tenths >= 0 && tenths < 10_000 && tenths / 10 === ms) return (ENDS[format][tenths] ??= bytes());
+  return bytes();
 }
 
 function logfmtValue(value: string | number | boolean | null): string {
@@ -83,6 +89,7 @@ let headMs = -1;
 let headLevel: Level | undefined;
 let headMsg = "";
 let headText = "";
+let headBytes = new Uint8Array(0);
 function head(format: Format, ms: number, level: Level, msg: string): string {
   if (ms !== headMs || msg !== headMsg || level !== headLevel || format !== headFormat) {
     headFormat = format;
@@ -90,6 +97,7 @@ function head(format: Format, ms: number, level: Level, msg: string): string {
     headLevel = level;
     headMsg = msg;
     headText = format === "json" ? `{"time":"${stamp(ms)}","level":"${level}","msg":${JSON.stringify(msg)}` : `time=${stamp(ms)} level=${level} msg=${logfmtValue(msg)}`;
+    headBytes = encoder.encode(headText);
   }
   return headText;
 }
@@ -100,14 +108,14 @@ function head(format: Format, ms: number, level: Level, msg: string): string {
  */
 export class Preset {
   #format: Format | undefined;
-  #text = "";
+  #bytes = new Uint8Array(0);
   constructor(readonly fields: Fields) {}
-  text(format: Format): string {
+  bytes(format: Format): Uint8Array {
     if (format !== this.#format) {
       this.#format = format;
-      this.#text = fieldsText(format, this.fields);
+      this.#bytes = encoder.encode(fieldsText(format, this.fields));
     }
-    return this.#text;
+    return this.#bytes;
   }
 }
 
@@ -127,50 +135,73 @@ export function formatLine(format: Format, ms: number, level: Level, msg: string
   return format === "json" ? `${line}}` : line;
 }
 
-export function createLogger(settings: { format: Format; level: Level }, write: (text: string) => void = stdoutWriter()): Logger {
+/**
+ * `write`: where batches go, as text (tests, `cachish get`); without it, standard output, as
+ * bytes. Lines are gathered as bytes in one reused buffer: a request line is copied from kept
+ * parts (the time stamp, its Preset, the duration's end), so it costs no string of its own and
+ * a batch needs no joining or encoding before its write.
+ */
+export function createLogger(settings: { format: Format; level: Level }, write?: (text: string) => void): Logger {
   let { format, level } = settings;
   let rank = RANK[level];
-  // Lines gathered as a list and joined once: appending to one string builds a rope that
-  // costs more to take apart than the lines cost to write.
-  const pending: string[] = [];
+  const decoder = new TextDecoder();
+  const out: (bytes: Uint8Array) => void = write ? (bytes) => write(decoder.decode(bytes)) : stdoutBytesWriter();
+  let batch = new Uint8Array(2 * FLUSH_AT);
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    if (pending.length === 0) return;
-    const text = pending.join("");
-    pending.length = 0;
+    if (size === 0) return;
+    const bytes = batch.subarray(0, size);
     size = 0;
-    write(text);
+    // The writer uses or copies the bytes before it returns: the buffer is reused.
+    out(bytes);
+  };
+  /** Room for `n` more bytes: what is gathered is written first when they would not fit. */
+  const room = (n: number) => {
+    if (size + n <= batch.length) return;
+    flush();
+    if (n > batch.length) batch = new Uint8Array(n);
+  };
+  const added = () => {
+    // Written in one go at most 50 ms later, or at once when much has gathered.
+    if (size > FLUSH_AT) flush();
+    else if (!timer) timer = setTimeout(flush, 50);
+  };
+  const addText = (text: string) => {
+    room(text.length * 3);
+    size += encoder.encodeInto(text, batch.subarray(size)).written;
   };
   const emit = (at: Level) => {
     const atRank = RANK[at];
     return (msg: string, fields: Fields = {}) => {
       if (atRank < rank) return;
-      add(`${formatLine(format, Date.now(), at, msg, fields)}\n`);
+      addText(`${formatLine(format, Date.now(), at, msg, fields)}\n`);
+      added();
     };
-  };
-  const add = (line: string) => {
-    pending.push(line);
-    size += line.length;
-    // Written in one go at most 50 ms later, or at once when much has gathered.
-    if (size > 65_536) flush();
-    else if (!timer) timer = setTimeout(flush, 50);
   };
   return {
     request(preset, durationMs, upstreamMs) {
       if (RANK.info < rank) return;
-      // Its parts go to the list as they are (all kept strings, most of the time): joined
-      // once at the write, a line costs no string of its own.
-      const start = head(format, Date.now(), "info", "request");
-      const shared = preset.text(format);
-      const upstream = upstreamMs === undefined ? "" : (format === "json" ? ',"upstream_ms":' : " upstream_ms=") + numberText(upstreamMs);
+      head(format, Date.now(), "info", "request");
+      const start = headBytes;
+      const shared = preset.bytes(format);
+      const upstream = upstreamMs === undefined ? NOTHING : encoder.encode((format === "json" ? ',"upstream_ms":' : " upstream_ms=") + numberText(upstreamMs));
       const end = durationEnd(format, durationMs);
-      pending.push(start, shared, upstream, end);
-      size += start.length + shared.length + upstream.length + end.length;
-      if (size > 65_536) flush();
-      else if (!timer) timer = setTimeout(flush, 50);
+      // One line is never split between two writes.
+      room(start.length + shared.length + upstream.length + end.length);
+      batch.set(start, size);
+      size += start.length;
+      batch.set(shared, size);
+      size += shared.length;
+      if (upstream.length > 0) {
+        batch.set(upstream, size);
+        size += upstream.length;
+      }
+      batch.set(end, size);
+      size += end.length;
+      added();
     },
     debug: emit("debug"),
     info: emit("info"),

@@ -17,29 +17,46 @@ function isFile(fd: number): boolean {
   }
 }
 
-export function stdoutWriter(): (text: string) => void {
-  let failing = false;
-  const failed = (error: unknown) => {
+/** Says once, on stderr, that standard output cannot be written; again after it worked. */
+let failing = false;
+const report = {
+  failed(error: unknown): void {
     if (failing) return;
     failing = true;
     process.stderr.write(`cachish: cannot write to standard output (${messageOf(error)}); lines are lost until it works again\n`);
-  };
-  if (!isFile(1)) {
-    process.stdout.on("error", failed);
-    return (text) => void process.stdout.write(text);
+  },
+  worked(): void {
+    failing = false;
+  },
+};
+let listening = false;
+/** process.stdout, with its errors reported (once for the process, however many writers). */
+function stream(): typeof process.stdout {
+  if (!listening) {
+    listening = true;
+    process.stdout.on("error", report.failed);
   }
-  return (text) => {
-    try {
-      const written = writeSync(1, text);
-      const bytes = Buffer.byteLength(text);
-      // A short write (rare on a file): the rest, from where it stopped.
-      if (written < bytes) {
-        const rest = Buffer.from(text);
-        for (let done = written; done < bytes; ) done += writeSync(1, rest, done);
-      }
-      failing = false;
-    } catch (error) {
-      failed(error);
-    }
-  };
+  return process.stdout;
+}
+
+/** Text to standard output (the commands' answers). */
+export function stdoutWriter(): (text: string) => void {
+  if (!isFile(1)) return (text) => void stream().write(text);
+  return (text) => writeFile(Buffer.from(text));
+}
+
+/** Bytes to standard output (the daemon's log); they are used or copied before it returns. */
+export function stdoutBytesWriter(): (bytes: Uint8Array) => void {
+  if (!isFile(1)) return (bytes) => void stream().write(Buffer.from(bytes));
+  return (bytes) => writeFile(bytes);
+}
+
+function writeFile(bytes: Uint8Array): void {
+  try {
+    // A short write (rare on a file): the rest, from where it stopped.
+    for (let done = 0; done < bytes.length; ) done += writeSync(1, bytes, done);
+    report.worked();
+  } catch (error) {
+    report.failed(error);
+  }
 }

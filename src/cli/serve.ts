@@ -59,7 +59,8 @@ export function serveCommand(io: Output): Command {
           if (typeof parsed === "string") throw new UsageError(`--listen: ${parsed}`);
           address = parsed;
         }
-        const log = createLogger(config.log, (text) => io.out(text));
+        // Standard output, as bytes: the log's own writer, not io.out's text.
+        const log = createLogger(config.log);
         for (const problem of loaded.problems) {
           log.warn("configuration warning", { file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
         }
