@@ -41,26 +41,32 @@ export type Logger = {
 const PLAIN = /^[\x21-\x7e]+$/;
 const NEEDS_QUOTES = /["=\\]/;
 
-/** Durations in tenths of a millisecond repeat endlessly; their text is kept (0 to 999.9). */
+/**
+ * Durations in tenths of a millisecond repeat endlessly, so what is made of one is kept: its
+ * index among 0 to 999.9, or -1 for a number that is not kept.
+ */
+function tenthsIndex(value: number): number {
+  const tenths = Math.round(value * 10);
+  return tenths >= 0 && tenths < 10_000 && tenths / 10 === value ? tenths : -1;
+}
+
 const TENTHS: string[] = [];
 
 function numberText(value: number): string {
-  const tenths = Math.round(value * 10);
-  if (tenths >= 0 && tenths < 10_000 && tenths / 10 === value) return (TENTHS[tenths] ??= String(value));
-  return String(value);
+  const index = tenthsIndex(value);
+  return index < 0 ? String(value) : (TENTHS[index] ??= String(value));
 }
 
 const encoder = new TextEncoder();
 const NOTHING = new Uint8Array(0);
 
-/** The end of a request line, ` duration_ms=0.4` and its newline, kept per format for 0 to 999.9 ms. */
+/** The end of a request line, ` duration_ms=0.4` and its newline, kept per format. */
 const ENDS: Record<Format, Uint8Array[]> = { logfmt: [], json: [] };
 
 function durationEnd(format: Format, ms: number): Uint8Array {
-  const tenths = Math.round(ms * 10);
-  const bytes = () => encoder.encode(format === "json" ? `,"duration_ms":${numberText(ms)}}\n` : ` duration_ms=${numberText(ms)}\n`);
-  if (tenths >= 0 && tenths < 10_000 && tenths / 10 === ms) return (ENDS[format][tenths] ??= bytes());
-  return bytes();
+  const bytes = () => encoder.encode(`${fieldsText(format, { duration_ms: ms })}${format === "json" ? "}" : ""}\n`);
+  const index = tenthsIndex(ms);
+  return index < 0 ? bytes() : (ENDS[format][index] ??= bytes());
 }
 
 function logfmtValue(value: string | number | boolean | null): string {
@@ -89,7 +95,6 @@ let headMs = -1;
 let headLevel: Level | undefined;
 let headMsg = "";
 let headText = "";
-let headBytes = new Uint8Array(0);
 function head(format: Format, ms: number, level: Level, msg: string): string {
   if (ms !== headMs || msg !== headMsg || level !== headLevel || format !== headFormat) {
     headFormat = format;
@@ -97,7 +102,6 @@ function head(format: Format, ms: number, level: Level, msg: string): string {
     headLevel = level;
     headMsg = msg;
     headText = format === "json" ? `{"time":"${stamp(ms)}","level":"${level}","msg":${JSON.stringify(msg)}` : `time=${stamp(ms)} level=${level} msg=${logfmtValue(msg)}`;
-    headBytes = encoder.encode(headText);
   }
   return headText;
 }
@@ -130,7 +134,7 @@ function fieldsText(format: Format, fields: Fields): string {
   return text;
 }
 
-export function formatLine(format: Format, ms: number, level: Level, msg: string, fields: Fields): string {
+function formatLine(format: Format, ms: number, level: Level, msg: string, fields: Fields): string {
   const line = head(format, ms, level, msg) + fieldsText(format, fields);
   return format === "json" ? `${line}}` : line;
 }
@@ -148,6 +152,9 @@ export function createLogger(settings: { format: Format; level: Level }, write?:
   const out: (bytes: Uint8Array) => void = write ? (bytes) => write(decoder.decode(bytes)) : stdoutBytesWriter();
   let batch = new Uint8Array(2 * FLUSH_AT);
   let size = 0;
+  // The start of request lines, as bytes: encoded when head() gives a new one (once a millisecond).
+  let startText = "";
+  let startBytes = NOTHING;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
     if (timer) clearTimeout(timer);
@@ -184,10 +191,14 @@ export function createLogger(settings: { format: Format; level: Level }, write?:
   return {
     request(preset, durationMs, upstreamMs) {
       if (RANK.info < rank) return;
-      head(format, Date.now(), "info", "request");
-      const start = headBytes;
+      const text = head(format, Date.now(), "info", "request");
+      if (text !== startText) {
+        startText = text;
+        startBytes = encoder.encode(text);
+      }
+      const start = startBytes;
       const shared = preset.bytes(format);
-      const upstream = upstreamMs === undefined ? NOTHING : encoder.encode((format === "json" ? ',"upstream_ms":' : " upstream_ms=") + numberText(upstreamMs));
+      const upstream = upstreamMs === undefined ? NOTHING : encoder.encode(fieldsText(format, { upstream_ms: upstreamMs }));
       const end = durationEnd(format, durationMs);
       // One line is never split between two writes.
       room(start.length + shared.length + upstream.length + end.length);

@@ -39,19 +39,15 @@ function stream(): typeof process.stdout {
   return process.stdout;
 }
 
-/** Text to standard output (the commands' answers). */
-export function stdoutWriter(): (text: string) => void {
-  if (!isFile(1)) return (text) => void stream().write(text);
-  return (text) => writeFile(Buffer.from(text));
-}
+let toFile: boolean | undefined;
 
-/** Bytes to standard output (the daemon's log); they are used or copied before it returns. */
-export function stdoutBytesWriter(): (bytes: Uint8Array) => void {
-  if (!isFile(1)) return (bytes) => void stream().write(Buffer.from(bytes));
-  return (bytes) => writeFile(bytes);
-}
-
-function writeFile(bytes: Uint8Array): void {
+/** `reused`: the caller writes into these bytes again once this returns, so a stream gets a copy. */
+function writeStdout(bytes: Uint8Array, reused: boolean): void {
+  toFile ??= isFile(1);
+  if (!toFile) {
+    stream().write(reused ? Buffer.from(bytes) : bytes);
+    return;
+  }
   try {
     // A short write (rare on a file): the rest, from where it stopped.
     for (let done = 0; done < bytes.length; ) done += writeSync(1, bytes, done);
@@ -59,4 +55,14 @@ function writeFile(bytes: Uint8Array): void {
   } catch (error) {
     report.failed(error);
   }
+}
+
+/** Text to standard output (the commands' answers). */
+export function stdoutWriter(): (text: string) => void {
+  return (text) => writeStdout(Buffer.from(text), false);
+}
+
+/** Bytes to standard output (the daemon's log); they are used or copied before it returns. */
+export function stdoutBytesWriter(): (bytes: Uint8Array) => void {
+  return (bytes) => writeStdout(bytes, true);
 }
