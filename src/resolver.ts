@@ -164,7 +164,7 @@ export class Resolver {
     const { policy } = item;
     const now = this.#clock.now();
     const stored = state.stored;
-    if (stored && policy.ttl > 0 && now - stored.fetchedAt < policy.ttl) return { kind: "hit", value: stored.value, fetchedAt: stored.fetchedAt, ttl: policy.ttl };
+    if (stored && this.#fresh(item, stored, now)) return this.#hit(item, stored);
     if (policy.max_backoff > 0 && state.failures > 0) {
       const servable = this.#servable(item, state);
       if (now < state.retryAt) {
@@ -211,7 +211,7 @@ export class Resolver {
       result = await pending;
     }
     if (result.ok && result.fromFleet) {
-      return { kind: "hit", value: result.stored.value, fetchedAt: result.stored.fetchedAt, ttl: policy.ttl };
+      return this.#hit(item, result.stored);
     }
     if (result.ok) {
       return { kind: "fresh", value: result.stored.value, fetchedAt: result.stored.fetchedAt, collapsed, replaced: result.replaced, upstreamMs: result.ms };
@@ -297,6 +297,15 @@ export class Resolver {
     return maxStale === null || this.#clock.now() - stored.fetchedAt <= maxStale ? stored : undefined;
   }
 
+  /** Younger than the item's `ttl`: served without asking the upstream. */
+  #fresh(item: Item, stored: Stored, now: number): boolean {
+    return item.policy.ttl > 0 && now - stored.fetchedAt < item.policy.ttl;
+  }
+
+  #hit(item: Item, stored: Stored): Outcome {
+    return { kind: "hit", value: stored.value, fetchedAt: stored.fetchedAt, ttl: item.policy.ttl };
+  }
+
   #stale(item: Item, stored: Stored, detail: string, collapsed: boolean): StaleOutcome {
     return { kind: "stale", value: stored.value, fetchedAt: stored.fetchedAt, detail, collapsed, ttl: item.policy.ttl };
   }
@@ -367,7 +376,7 @@ export class Resolver {
     const before = state.stored?.fetchedAt ?? -1;
     const [remote, lease] = await Promise.all([shared.read(item.path), shared.lease(item.path, item.policy.timeout)]);
     if (remote) await this.#adopt(item.path, remote);
-    const fresh = state.stored && item.policy.ttl > 0 && this.#clock.now() - state.stored.fetchedAt < item.policy.ttl;
+    const fresh = state.stored && this.#fresh(item, state.stored, this.#clock.now());
     const saved = (): FetchResult => {
       this.#metrics?.saved(item.path);
       return { ok: true, stored: state.stored!, replaced: true, ms: this.#clock.now() - started, fromFleet: true };

@@ -11,19 +11,31 @@ const UPSTREAM_FAILURE = "Upstream failure";
 
 const seconds = (ms: number) => Math.max(0, Math.floor(ms / 1000));
 
+type ValueOutcome = Extract<Outcome, { kind: "hit" | "stale" }>;
+
+/**
+ * The `ttl` of Cache-Status for an answer from memory: the seconds of freshness left, or (a
+ * negative number) how long ago it ended; undefined for a stale value where no ttl applies.
+ */
+function ttlOf(outcome: ValueOutcome, now: number): number | undefined {
+  if (outcome.kind === "hit") return Math.max(0, Math.ceil((outcome.fetchedAt + outcome.ttl - now) / 1000));
+  return outcome.ttl > 0 ? -seconds(now - outcome.fetchedAt - outcome.ttl) : undefined;
+}
+
 /** The `Cache-Status` entry of cachish for an outcome (concatenated: it is built for every answer). */
 export function cacheStatus(outcome: Outcome, now: number): string {
   let text: string;
   switch (outcome.kind) {
     case "hit":
-      return `cachish; hit; ttl=${Math.max(0, Math.ceil((outcome.fetchedAt + outcome.ttl - now) / 1000))}`;
+      return `cachish; hit; ttl=${ttlOf(outcome, now)}`;
     case "fresh":
       text = outcome.replaced ? "cachish; fwd=stale; fwd-status=200; stored" : "cachish; fwd=miss; fwd-status=200; stored";
       break;
-    case "stale":
-      // A negative ttl says how long ago the value stopped being fresh, where a ttl applies.
-      text = outcome.ttl > 0 ? `cachish; hit; ttl=${-seconds(now - outcome.fetchedAt - outcome.ttl)}; detail=${outcome.detail}` : `cachish; hit; detail=${outcome.detail}`;
+    case "stale": {
+      const ttl = ttlOf(outcome, now);
+      text = ttl !== undefined ? `cachish; hit; ttl=${ttl}; detail=${outcome.detail}` : `cachish; hit; detail=${outcome.detail}`;
       break;
+    }
     case "unavailable":
       text = `cachish; fwd=miss${outcome.status !== undefined ? `; fwd-status=${outcome.status}` : ""}; detail=${outcome.detail}`;
       break;
@@ -31,22 +43,19 @@ export function cacheStatus(outcome: Outcome, now: number): string {
   return outcome.collapsed ? `${text}; collapsed` : text;
 }
 
-type ValueOutcome = Extract<Outcome, { kind: "hit" | "stale" }>;
-
 /**
  * An answer from memory (a hit, or a stale value while the upstream fails) changes at most
  * once a second (Age, the ttl left or past), so each value keeps the last answer it was given
  * as, and what that was built from; each request gets a clone of it. Building the headers is
  * most of the cost of such an answer, and a clone is cheaper than a new Response.
  */
-type Kept = { kind: string; age: number; ttl: number; detail: string; collapsed: boolean; head: boolean; response: Response };
+type Kept = { kind: string; age: number; ttl: number | undefined; detail: string; collapsed: boolean; head: boolean; response: Response };
 const kept = new WeakMap<Uint8Array, Kept>();
 
 function valueAnswer(outcome: ValueOutcome, now: number, head: boolean): Response {
   const age = seconds(now - outcome.fetchedAt);
   const stale = outcome.kind === "stale";
-  // What the Cache-Status ttl says: the freshness left, or how long ago it ended.
-  const ttl = stale ? (outcome.ttl > 0 ? -seconds(now - outcome.fetchedAt - outcome.ttl) : 0) : Math.max(0, Math.ceil((outcome.fetchedAt + outcome.ttl - now) / 1000));
+  const ttl = ttlOf(outcome, now);
   const detail = stale ? outcome.detail : "";
   const collapsed = stale && outcome.collapsed;
   const last = kept.get(outcome.value);
