@@ -236,7 +236,7 @@ async function startNginx(dir: string, failing = UP, timeout = "2s"): Promise<Ta
 // ---------------------------------------------------------------- workloads
 
 /** A server whose store holds /failing's value, started again with /failing's upstream at `failing`, the value expired. */
-async function withStoredValue(start: (dir: string, failing?: string) => Promise<Target>, dir: string, failing: string): Promise<Target> {
+async function withStoredValue(start: Start, dir: string, failing: string): Promise<Target> {
   const first = await start(dir);
   await (await fetch(`${first.url}/failing`)).arrayBuffer();
   await (await fetch(`${first.url}/failing-wait`)).arrayBuffer(); // a 404 from nginx, which has no such item
@@ -253,9 +253,14 @@ type Row = { workload: string; metric: string; cachish: number; nginx?: number; 
 const rows: Row[] = [];
 const add = (workload: string, metric: string, better: Row["better"], cachish: number, nginx?: number) => rows.push({ workload, metric, cachish, better, ...(nginx !== undefined ? { nginx } : {}) });
 
-async function both<T>(run: (start: (dir: string, failing?: string) => Promise<Target>, name: string) => Promise<T>): Promise<[T, T | undefined]> {
-  const ours = await run((dir, failing) => startCachish(join(work, "cachish", dir), failing), "cachish");
-  const theirs = VS_NGINX ? await run((dir, failing) => startNginx(join(work, "nginx", dir), failing), "nginx") : undefined;
+type Start = (dir: string, failing?: string) => Promise<Target>;
+/** Each server in its own folder of the run's. */
+const cachishIn: Start = (dir, failing) => startCachish(join(work, "cachish", dir), failing);
+const nginxIn: Start = (dir, failing) => startNginx(join(work, "nginx", dir), failing);
+
+async function both<T>(run: (start: Start, name: string) => Promise<T>): Promise<[T, T | undefined]> {
+  const ours = await run(cachishIn, "cachish");
+  const theirs = VS_NGINX ? await run(nginxIn, "nginx") : undefined;
   return [ours, theirs];
 }
 
@@ -283,8 +288,8 @@ if (wanted("W1")) {
   let c: W1 | undefined;
   let n: W1 | undefined;
   for (const round of [1, 2]) {
-    c = better(c, await runW1((dir) => startCachish(join(work, "cachish", dir)), "cachish", round));
-    if (VS_NGINX) n = better(n, await runW1((dir) => startNginx(join(work, "nginx", dir)), "nginx", round));
+    c = better(c, await runW1(cachishIn, "cachish", round));
+    if (VS_NGINX) n = better(n, await runW1(nginxIn, "nginx", round));
   }
   add("W1 fresh hits", "requests/s", "higher", c!.open.rps, n?.open.rps);
   add("W1 fresh hits", "p50 ms", "lower", c!.open.p50, n?.open.p50);
@@ -299,7 +304,7 @@ if (wanted("W1")) {
 // W2: 1.x mode, the upstream on every request (no nginx: it is compared with 1.x's ~550/s).
 if (wanted("W2")) {
   console.error("W2 cachish...");
-  const t = await startCachish(join(work, "cachish", "w2"));
+  const t = await cachishIn("w2");
   const before = counts.value;
   const live = await load(`${t.url}/live`);
   await t.stop();
@@ -330,7 +335,7 @@ if (wanted("W3")) {
 // W4: the upstream hangs (timeout 2 s), a value is stored.
 if (wanted("W4")) {
   const hangAt = `127.0.0.1:${hanger.port}`;
-  const run = async (start: (dir: string, failing?: string) => Promise<Target>, name: string, path = "/failing") => {
+  const run = async (start: Start, name: string, path = "/failing") => {
     const t = await withStoredValue(start, `w4-${Date.now()}`, hangAt);
     console.error(`W4 ${name} ${path}...`);
     const started = performance.now();
@@ -344,7 +349,7 @@ if (wanted("W4")) {
     return { firstWait, ...result, during };
   };
   const [c, n] = await both(run);
-  const waiting = await run((dir, failing) => startCachish(join(work, "cachish", dir), failing), "cachish", "/failing-wait");
+  const waiting = await run(cachishIn, "cachish", "/failing-wait");
   add("W4 upstream hanging, value stored", "first client's wait ms", "lower", c.firstWait, n?.firstWait);
   add("W4 upstream hanging, value stored", "first client's wait ms, no stale_after", "lower", waiting.firstWait);
   add("W4 upstream hanging, value stored", "next clients' p99 ms", "lower", c.p99, n?.p99);
@@ -354,7 +359,7 @@ if (wanted("W4")) {
 
 // W5: 200 concurrent requests, upstream 200 ms: on an empty store, on an expired value, on a fresh one.
 if (wanted("W5")) {
-  const run = async (start: (dir: string, failing?: string) => Promise<Target>, name: string, path = "/slow") => {
+  const run = async (start: Start, name: string, path = "/slow") => {
     const t = await start(`w5-${Date.now()}`);
     console.error(`W5 ${name} ${path}...`);
     let before = counts.slow;
@@ -369,7 +374,7 @@ if (wanted("W5")) {
     return { empty, emptyUp, fresh, expired, expiredUp };
   };
   const [c, n] = await both(run);
-  const waiting = await run((dir, failing) => startCachish(join(work, "cachish", dir), failing), "cachish", "/slow-wait");
+  const waiting = await run(cachishIn, "cachish", "/slow-wait");
   add("W5 200 at once, empty store", "upstream requests", "lower", c.emptyUp, n?.emptyUp);
   add("W5 200 at once, empty store", "p50 ms", "lower", c.empty.p50, n?.empty.p50);
   add("W5 200 at once, empty store", "p99 ms", "lower", c.empty.p99, n?.empty.p99);

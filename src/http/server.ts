@@ -55,6 +55,8 @@ const byClient = (): ByClient => ({ bearer: new Map(), basic: new Map(), none: n
 /** Methods are the client's to choose: beyond this many kinds of answer for one item, lines are rendered each time. */
 const MAX_SHAPES = 64;
 
+type Handler = (request: Request, server: Server<unknown>) => Response | Promise<Response>;
+
 export function handler(routes: Routes) {
   const shapesOf = new WeakMap<Item, Shapes>();
 
@@ -155,8 +157,8 @@ export function handler(routes: Routes) {
      * Every other request (percent-encoded, dot segments, a path with `:` or `*`) goes to
      * `fetch`, which decodes it and finds the same item.
      */
-    routes(): Record<string, (request: Request, server: Server<unknown>) => Response | Promise<Response>> {
-      const table: Record<string, (request: Request, server: Server<unknown>) => Response | Promise<Response>> = {};
+    routes(): Record<string, Handler> {
+      const table: Record<string, Handler> = {};
       for (const path of routes.resolver.paths()) {
         if (ROUTABLE.test(path)) table[path] = (request, server) => answerAt(request, server, performance.now(), path);
       }
@@ -196,14 +198,15 @@ export function listen(address: Listen, routes: Routes): Listener {
     routes.log.error("internal error while answering", { cause: error.message });
     return problem(500, "internal error");
   };
-  const options = { fetch: http.fetch, routes: http.routes(), error };
+  // Routes are made from the items of the moment: again at each reload.
+  const options = () => ({ fetch: http.fetch, routes: http.routes(), error });
   let server: Server<unknown>;
   if (address.kind === "unix") {
-    server = Bun.serve({ unix: address.path, ...options });
+    server = Bun.serve({ unix: address.path, ...options() });
     // Who may connect is decided by tokens, as on TCP, and by the socket's folder.
     chmodSync(address.path, 0o666);
   } else {
-    server = Bun.serve({ hostname: address.host, port: address.port, ...options });
+    server = Bun.serve({ hostname: address.host, port: address.port, ...options() });
   }
-  return { server, reroute: () => server.reload({ fetch: http.fetch, routes: http.routes(), error }) };
+  return { server, reroute: () => server.reload(options()) };
 }
