@@ -1,12 +1,15 @@
 /**
  * Standard output for the daemon's log and the commands' answers. When it is a file (the
  * daemon run with `>> cachish.log`, the benchmark) each batch is one write(2), with no copy
- * kept in a stream; otherwise (the journal's socket, a pipe, a terminal) text goes through
- * process.stdout, which waits for a slow reader instead of blocking the daemon.
+ * kept; otherwise (the journal's socket, a pipe, a terminal) it goes through Bun's native
+ * writer for fd 1, which keeps (a copy of) what a slow reader has not taken yet instead of
+ * blocking the daemon. Not process.stdout: creating that Node stream cost the daemon's start
+ * about 25 ms and 6 MB of memory (measured with a compiled Bun.serve), for nothing we use.
  *
  * A full disk or a closed pipe loses lines, never the daemon: it says so once on stderr.
  */
 import { fstatSync, writeSync } from "node:fs";
+import type { FileSink } from "bun";
 import { messageOf } from "./error-text";
 
 function isFile(fd: number): boolean {
@@ -29,29 +32,35 @@ const report = {
     failing = false;
   },
 };
-let listening = false;
-/** process.stdout, with its errors reported (once for the process, however many writers). */
-function stream(): typeof process.stdout {
-  if (!listening) {
-    listening = true;
-    process.stdout.on("error", report.failed);
+
+let sink: FileSink | undefined;
+/** The writer for a pipe, socket or terminal. Unreferenced: a command still exits when its work is done (what is pending is written first). */
+function pipe(): FileSink {
+  if (!sink) {
+    sink = Bun.stdout.writer();
+    sink.unref();
   }
-  return process.stdout;
+  return sink;
 }
 
 let toFile: boolean | undefined;
 
-/** `reused`: the caller writes into these bytes again once this returns, so a stream gets a copy. */
-function writeStdout(bytes: Uint8Array, reused: boolean): void {
+/** `bytes` are written or copied before this returns: the caller may fill them again. */
+function writeStdout(bytes: Uint8Array): void {
   toFile ??= isFile(1);
-  if (!toFile) {
-    stream().write(reused ? Buffer.from(bytes) : bytes);
-    return;
-  }
   try {
-    // A short write (rare on a file): the rest, from where it stopped.
-    for (let done = 0; done < bytes.length; ) done += writeSync(1, bytes, done);
-    report.worked();
+    if (toFile) {
+      // A short write (rare on a file): the rest, from where it stopped.
+      for (let done = 0; done < bytes.length; ) done += writeSync(1, bytes, done);
+      report.worked();
+      return;
+    }
+    const out = pipe();
+    out.write(bytes);
+    const flushed = out.flush();
+    // A reader that is behind: the rest is written when it takes it, and its outcome reported then.
+    if (typeof flushed === "number") report.worked();
+    else flushed.then(report.worked, report.failed);
   } catch (error) {
     report.failed(error);
   }
@@ -59,10 +68,10 @@ function writeStdout(bytes: Uint8Array, reused: boolean): void {
 
 /** Text to standard output (the commands' answers). */
 export function stdoutWriter(): (text: string) => void {
-  return (text) => writeStdout(Buffer.from(text), false);
+  return (text) => writeStdout(Buffer.from(text));
 }
 
 /** Bytes to standard output (the daemon's log); they are used or copied before it returns. */
 export function stdoutBytesWriter(): (bytes: Uint8Array) => void {
-  return (bytes) => writeStdout(bytes, true);
+  return (bytes) => writeStdout(bytes);
 }
