@@ -85,6 +85,9 @@ export function serveCommand(io: Output): Command {
         log.info("ready", { version: VERSION, listen: daemon.address, items: config.items.size, clients: config.clients.length, store: config.cache_dir, config: file });
         notifier.ready(status(config));
         notifier.watchdog();
+        // The binary starts with a reluctant JIT (scripts/build.ts): from here on, what runs
+        // again and again is the answering of requests, which must be compiled.
+        Bun.unsafe.setJITPolicy(1);
         reload = serialized(async () => {
           notifier.reloading();
           const next = loadConfig(file);
