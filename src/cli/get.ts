@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import { formatDuration, parseDuration } from "../config/units";
-import { readProblem } from "../files";
+import { fileProblem } from "../files";
 import type { Answer } from "../get/answer";
 import { askDaemon, askLocal, DEFAULT_SERVER } from "../get/ask";
 import { render } from "../get/output";
@@ -25,7 +25,7 @@ function readToken(file: string): string {
   try {
     return readFileSync(file, "utf8").replace(/\r?\n$/, "");
   } catch (error) {
-    throw new CliError(`cachish get: cannot read the token file ${file}: ${readProblem(error)}`, EXIT.error);
+    throw new CliError(`cachish get: cannot read the token file ${file}: ${fileProblem(error)}`, EXIT.error);
   }
 }
 

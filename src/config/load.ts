@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
-import { readProblem } from "../files";
+import { fileProblem } from "../files";
 import { compileGlob, globMatches } from "../fnmatch";
 import type { Field, ObjectShape } from "./describe";
 import { LOG, POLICY_FIELDS, TOP } from "./keys";
@@ -34,7 +34,7 @@ export function loadConfig(file: string, env: Env = process.env): LoadResult {
   try {
     source = readFileSync(file, "utf8");
   } catch (error) {
-    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${readProblem(error)}` }] };
+    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${fileProblem(error)}` }] };
   }
   return parseConfig(source, file, env);
 }

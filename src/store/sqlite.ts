@@ -5,10 +5,11 @@
  * and the database files 0600, the WAL and SHM files included.
  */
 import { Database } from "bun:sqlite";
-import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
+import { fileProblem } from "../files";
 import { type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
@@ -86,11 +87,22 @@ function openDatabase(file: string): Database {
     if (version > SCHEMA_VERSION) {
       throw new StoreError(`the store ${file} was written by a newer cachish (schema ${version}); this one knows schema ${SCHEMA_VERSION}`);
     }
-    // A write lock proves the store writable now, not at the first fetch.
-    db.transaction(() => {
-      db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL)");
-      db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    }).immediate();
+    // The store must prove writable now, not at the first fetch. One already at this schema
+    // is not written to prove it (a write costs every start an fsync): SQLite opens a file it
+    // cannot write read-only without a word, and access(2) tells (permissions, a read-only
+    // file system, an immutable file).
+    if (version === SCHEMA_VERSION) {
+      try {
+        accessSync(file, constants.W_OK);
+      } catch (error) {
+        throw new StoreError(`cannot write the store ${file}: ${fileProblem(error)}; the daemon's user must be able to write it`);
+      }
+    } else {
+      db.transaction(() => {
+        db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL)");
+        db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    }
   } catch (error) {
     db.close(false);
     throw error;

@@ -494,6 +494,26 @@ describe("lifecycle", () => {
     expect(daemon.stderr).toStartWith(`cachish serve: cannot create the store folder ${join(dir, "not-a-folder/store")}:`);
   });
 
+  // Root (as in CI) writes through any permission bits; an immutable file stops even root.
+  const immutable = (file: string, on: boolean) => Bun.spawnSync(["chattr", on ? "+i" : "-i", file], { stderr: "ignore" }).exitCode === 0;
+  test("a store that cannot be written: exit 1 at once, saying which file and why", async () => {
+    const dir = tempDir();
+    const first = await Daemon.start(config(), { dir });
+    await first.stop();
+    const file = join(dir, "store/cachish.sqlite");
+    if (!immutable(file, true)) {
+      console.warn("skipped: chattr +i is not allowed here");
+      return;
+    }
+    try {
+      const daemon = await Daemon.start(config(), { dir });
+      expect(await daemon.exited()).toBe(1);
+      expect(daemon.stderr).toBe(`cachish serve: cannot write the store ${file}: operation not permitted (an immutable file? see lsattr); the daemon's user must be able to write it\n`);
+    } finally {
+      immutable(file, false);
+    }
+  });
+
   test("an address in use: exit 1", async () => {
     const first = await Daemon.start(config());
     const second = await Daemon.start(config().replace("listen: 127.0.0.1:0", `listen: ${first.address}`));
