@@ -4,7 +4,7 @@
  * Bun's socket APIs have no unix datagram sockets, so the few libc calls go through bun:ffi.
  * Nothing here runs unless $NOTIFY_SOCKET is set.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import type { Pointer } from "bun:ffi";
 import type { Logger } from "./log";
 import { messageOf } from "./error-text";
 
@@ -13,13 +13,17 @@ const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
 const SUN_PATH = 108;
 
+/** bun:ffi costs about 1 MB of memory to load: only a daemon under systemd loads it. */
+const ffi = (): typeof import("bun:ffi") => require("bun:ffi");
+
 type Libc = {
   socket(domain: number, type: number, protocol: number): number;
-  sendto(fd: number, buf: ReturnType<typeof ptr>, len: number, flags: number, addr: ReturnType<typeof ptr>, addrlen: number): number | bigint;
+  sendto(fd: number, buf: Pointer, len: number, flags: number, addr: Pointer, addrlen: number): number | bigint;
   close(fd: number): number;
 };
 
 function openLibc(): Libc {
+  const { dlopen, FFIType } = ffi();
   const { symbols } = dlopen("libc.so.6", {
     socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
@@ -69,6 +73,7 @@ export function systemdNotifier(env: Record<string, string | undefined>, log: Lo
     log.warn("cannot open a socket to NOTIFY_SOCKET; systemd will not hear of readiness", { cause: messageOf(error) });
     return silent;
   }
+  const { ptr } = ffi();
   const send = (message: string) => {
     const bytes = new TextEncoder().encode(message);
     const sent = Number(libc.sendto(fd, ptr(bytes), bytes.length, 0, ptr(address.address), address.length));
