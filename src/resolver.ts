@@ -165,12 +165,14 @@ export class Resolver {
     const now = this.#clock.now();
     const stored = state.stored;
     if (stored && this.#fresh(item, stored, now)) return this.#hit(item, stored);
-    if (policy.max_backoff > 0 && state.failures > 0) {
-      const servable = this.#servable(item, state);
+    const failing = policy.max_backoff > 0 && state.failures > 0;
+    if (!failing && policy.stale_after !== 0) return undefined;
+    const servable = this.#servable(item, state, now);
+    if (failing) {
       if (now < state.retryAt) {
         // The window is open: nobody asks the upstream, everybody gets an answer now.
         if (servable) return this.#stale(item, servable, "backoff", false);
-        return { kind: "unavailable", detail: "backoff", collapsed: false, retryAfter: this.#retryAfter(state) };
+        return { kind: "unavailable", detail: "backoff", collapsed: false, retryAfter: this.#retryAfter(state, now) };
       }
       if (servable) {
         // The window has passed: the retry runs in the background, the client does not wait on it.
@@ -178,13 +180,10 @@ export class Resolver {
         return this.#stale(item, servable, state.lastFailure?.detail ?? "backoff", false);
       }
     }
-    if (policy.stale_after === 0) {
-      const servable = this.#servable(item, state);
-      if (servable) {
-        const collapsed = state.inflight !== undefined;
-        if (!collapsed) void this.#start(item, state, true);
-        return this.#stale(item, servable, "stale-after", collapsed);
-      }
+    if (policy.stale_after === 0 && servable) {
+      const collapsed = state.inflight !== undefined;
+      if (!collapsed) void this.#start(item, state, true);
+      return this.#stale(item, servable, "stale-after", collapsed);
     }
     return undefined;
   }
@@ -218,7 +217,7 @@ export class Resolver {
     }
     const servable = this.#servable(item, state);
     if (servable) return { ...this.#stale(item, servable, result.failure.detail, collapsed), upstreamMs: result.ms };
-    const retryAfter = policy.max_backoff > 0 ? this.#retryAfter(state) : undefined;
+    const retryAfter = policy.max_backoff > 0 ? this.#retryAfter(state, this.#clock.now()) : undefined;
     return {
       kind: "unavailable",
       detail: result.failure.detail,
@@ -290,11 +289,11 @@ export class Resolver {
     this.#refreshTimers.clear();
   }
 
-  #servable(item: Item, state: State): Stored | undefined {
+  #servable(item: Item, state: State, now = this.#clock.now()): Stored | undefined {
     const stored = state.stored;
     if (!stored) return undefined;
     const maxStale = item.policy.max_stale;
-    return maxStale === null || this.#clock.now() - stored.fetchedAt <= maxStale ? stored : undefined;
+    return maxStale === null || now - stored.fetchedAt <= maxStale ? stored : undefined;
   }
 
   /** Younger than the item's `ttl`: served without asking the upstream. */
@@ -310,8 +309,8 @@ export class Resolver {
     return { kind: "stale", value: stored.value, fetchedAt: stored.fetchedAt, detail, collapsed, ttl: item.policy.ttl };
   }
 
-  #retryAfter(state: State): number {
-    return Math.max(1, Math.ceil((state.retryAt - this.#clock.now()) / 1000));
+  #retryAfter(state: State, now: number): number {
+    return Math.max(1, Math.ceil((state.retryAt - now) / 1000));
   }
 
   /**

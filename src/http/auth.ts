@@ -23,7 +23,8 @@ const BAD_BEARER: AuthResult = { ok: false, status: 400, scheme: "bearer", messa
 const BAD_BASIC: AuthResult = { ok: false, status: 400, scheme: "basic", message: "malformed Authorization header: Basic needs the base64 of user:password" };
 const BAD_SCHEME: AuthResult = { ok: false, status: 400, scheme: "none", message: "unsupported Authorization scheme: use Bearer or Basic" };
 // An unknown token and a token that may not read the path get the same answer.
-const FORBIDDEN = { bearer: { ok: false, status: 403, scheme: "bearer", message: "forbidden: this token may not read this path" }, basic: { ok: false, status: 403, scheme: "basic", message: "forbidden: this token may not read this path" } } as const;
+const forbidden = (scheme: "bearer" | "basic"): AuthResult => ({ ok: false, status: 403, scheme, message: "forbidden: this token may not read this path" });
+const FORBIDDEN = { bearer: forbidden("bearer"), basic: forbidden("basic") };
 
 /** `Bearer TOKEN` exactly as clients send it: one space, then printable ASCII only. */
 function plainBearer(value: string): string | undefined {
@@ -63,7 +64,7 @@ export function authenticate(header: string | null, path: string, clients: reado
 
 const digest = new Uint8Array(32);
 
-export function findClient(token: string, clients: readonly Client[]): Client | undefined {
+function findClient(token: string, clients: readonly Client[]): Client | undefined {
   // Bun's one-shot SHA-256 is several times faster than node:crypto's; into a reused buffer.
   Bun.SHA256.hash(token, digest);
   let found: Client | undefined;
