@@ -8,7 +8,7 @@
  * gathered and written together at most 50 ms later, and the time stamp is formatted once
  * per millisecond.
  */
-import { stdoutBytesWriter } from "./stdout";
+import { writeStdout } from "./stdout";
 
 export type Level = "debug" | "info" | "warn" | "error";
 export type Format = "logfmt" | "json";
@@ -149,7 +149,7 @@ export function createLogger(settings: { format: Format; level: Level }, write?:
   let { format, level } = settings;
   let rank = RANK[level];
   const decoder = new TextDecoder();
-  const out: (bytes: Uint8Array) => void = write ? (bytes) => write(decoder.decode(bytes)) : stdoutBytesWriter();
+  const out: (bytes: Uint8Array) => void = write ? (bytes) => write(decoder.decode(bytes)) : writeStdout;
   let batch = new Uint8Array(2 * FLUSH_AT);
   let size = 0;
   // The start of request lines, as bytes: encoded when head() gives a new one (once a millisecond).

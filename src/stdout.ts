@@ -45,8 +45,8 @@ function pipe(): FileSink {
 
 let toFile: boolean | undefined;
 
-/** `bytes` are written or copied before this returns: the caller may fill them again. */
-function writeStdout(bytes: Uint8Array): void {
+/** Bytes to standard output (the daemon's log): written or copied before this returns, so the caller may fill them again. */
+export function writeStdout(bytes: Uint8Array): void {
   toFile ??= isFile(1);
   try {
     if (toFile) {
@@ -67,11 +67,6 @@ function writeStdout(bytes: Uint8Array): void {
 }
 
 /** Text to standard output (the commands' answers). */
-export function stdoutWriter(): (text: string) => void {
-  return (text) => writeStdout(Buffer.from(text));
-}
-
-/** Bytes to standard output (the daemon's log); they are used or copied before it returns. */
-export function stdoutBytesWriter(): (bytes: Uint8Array) => void {
-  return (bytes) => writeStdout(bytes);
+export function writeStdoutText(text: string): void {
+  writeStdout(Buffer.from(text));
 }

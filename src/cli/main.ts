@@ -3,7 +3,7 @@
  * an exit code or throws a CliError.
  */
 import { defineCommand } from "citty";
-import { stdoutWriter } from "../stdout";
+import { writeStdoutText } from "../stdout";
 import { VERSION } from "../version";
 import { checkConfigCommand } from "./check-config";
 import { getCommand } from "./get";
@@ -12,7 +12,7 @@ import { serveCommand } from "./serve";
 import { versionCommand } from "./version";
 
 const io: Output = {
-  out: stdoutWriter(),
+  out: writeStdoutText,
   err: (text) => process.stderr.write(text),
   // Asked only when usage is printed: process.stdout costs a daemon's start ~25 ms and 6 MB.
   get color() {
