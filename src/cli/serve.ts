@@ -1,18 +1,20 @@
 import { defineCommand } from "citty";
 import { parseListen } from "../config/listen";
-import { loadConfig } from "../config/load";
+import { loadConfig, type Problem } from "../config/load";
 import { locateConfig } from "../config/locate";
 import type { Config, Listen } from "../config/types";
 import { type Daemon, ListenError, startDaemon } from "../daemon";
 import { messageOf } from "../error-text";
-import type { Logger } from "../log";
 import { systemdNotifier } from "../systemd";
-import { createLogger } from "../log";
+import { createLogger, type Logger } from "../log";
 import { StoreError } from "../store/store";
 import { VERSION } from "../version";
 import { formatProblem } from "./check-config";
 import { CliError, UsageError } from "./errors";
 import type { Command, Output } from "./run";
+
+/** A configuration problem as log fields: where it is and what it says. */
+const problemFields = (file: string, problem: Problem) => ({ file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
 
 /** Runs `task` for each call, one at a time: a SIGHUP during a reload reloads once more after it. */
 function serialized(task: () => Promise<void>, log: Logger): () => void {
@@ -61,9 +63,11 @@ export function serveCommand(io: Output): Command {
         }
         // Standard output, as bytes: the log's own writer, not io.out's text.
         const log = createLogger(config.log);
-        for (const problem of loaded.problems) {
-          log.warn("configuration warning", { file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
-        }
+        // A loaded configuration's warnings, at start and at each reload.
+        const warnAbout = (problems: Problem[]) => {
+          for (const problem of problems) log.warn("configuration warning", problemFields(file, problem));
+        };
+        warnAbout(loaded.problems);
         // Signal handlers go in before anything starts: a SIGTERM that arrives while the
         // store opens must still stop the daemon gracefully, and Bun installs them lazily.
         let signalled: ((signal: string) => void) | undefined;
@@ -92,12 +96,12 @@ export function serveCommand(io: Output): Command {
           notifier.reloading();
           const next = loadConfig(file);
           if (!next.config) {
-            for (const problem of next.problems) log.error("reload refused: the configuration is invalid", { file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
+            for (const problem of next.problems) log.error("reload refused: the configuration is invalid", problemFields(file, problem));
             log.warn("reload refused; still serving the previous configuration", { file });
             notifier.ready(status(config));
             return;
           }
-          for (const problem of next.problems) log.warn("configuration warning", { file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
+          warnAbout(next.problems);
           const notes = await daemon.reload(next.config);
           for (const note of notes) log.warn("reloaded, except", { note });
           config = next.config;
