@@ -11,7 +11,9 @@
  * - One fetch per fleet: a host takes an item's lease for its fetch's timeout; a lease whose
  *   holder died expires by itself.
  */
-import { SQL } from "bun";
+// Types only: reading Bun.SQL loads Bun's PostgreSQL and MySQL clients (~3 ms and some MB at
+// start), which a daemon without `shared_store` never needs. The constructor reads it.
+import type { SQL } from "bun";
 import { hostname } from "node:os";
 import type { SharedStore } from "../config/types";
 import type { Logger } from "../log";
@@ -72,7 +74,7 @@ export class SharedTier {
     this.#key = new Uint8Array(Buffer.from(settings.key.reveal(), "base64"));
     this.#timeout = settings.timeout;
     this.#log = log;
-    this.#sql = new SQL(settings.url.reveal(), { max: 4, idleTimeout: 60, connectionTimeout: Math.max(1, Math.ceil(settings.timeout / 1000)) });
+    this.#sql = new Bun.SQL(settings.url.reveal(), { max: 4, idleTimeout: 60, connectionTimeout: Math.max(1, Math.ceil(settings.timeout / 1000)) });
   }
 
   /** Whether the last call reached the database. */
