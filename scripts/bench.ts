@@ -402,7 +402,9 @@ if (wanted("W5")) {
   add("W5 (all three bursts)", "answers not 200", "lower", c.empty.errors + c.expired.errors + c.fresh.errors, n ? n.empty.errors + n.expired.errors + n.fresh.errors : undefined);
 }
 
-// W7: from start to the first 200 served from the store while the upstream is down.
+// W7: from start to the first 200 served from the store while the upstream is down. One start
+// wanders by several ms on this kind of machine: the median of W7_STARTS.
+const W7_STARTS = 11;
 if (wanted("W7")) {
   const [c, n] = await both(async (start, name) => {
     const dir = `w7-${Date.now()}`;
@@ -411,13 +413,16 @@ if (wanted("W7")) {
     await t.stop();
     await Bun.sleep(1100);
     console.error(`W7 ${name}...`);
-    const started = performance.now();
-    t = await start(dir, REFUSED);
-    const ms = performance.now() - started + (await until200(`${t.url}/failing`));
-    await t.stop();
-    return ms;
+    const times: number[] = [];
+    for (let i = 0; i < W7_STARTS; i++) {
+      const started = performance.now();
+      t = await start(dir, REFUSED);
+      times.push(performance.now() - started + (await until200(`${t.url}/failing`)));
+      await t.stop();
+    }
+    return percentiles(times).p50;
   });
-  add("W7 start to first stale 200", "ms", "lower", c, n);
+  add(`W7 start to first stale 200 (median of ${W7_STARTS})`, "ms", "lower", c, n);
 }
 
 // W8: a fleet of three hosts on one PostgreSQL (when one can be started here).
