@@ -38,6 +38,17 @@ const FLOW_CHARS = new Set([..."[]{},"]);
 
 /** The document yaml would parse from `source`, or undefined when `source` is outside the subset. */
 export function parseSimpleYaml(source: string, lines: LineCounter): Document | undefined {
+  try {
+    return readSubset(source, lines);
+  } catch {
+    // A bug of this fast path on a file nobody foresaw: the yaml package reads the file, so a
+    // configuration never fails to load because of it.
+    return undefined;
+  }
+}
+
+/** parseSimpleYaml, except that a bug throws: what the differential test calls. */
+export function readSubset(source: string, lines: LineCounter): Document | undefined {
   if (!PRINTABLE.test(source)) return undefined;
   const doc = new Document(undefined, { version: "1.1", prettyErrors: false, uniqueKeys: false, merge: true });
   if (doc.schema.compat) return undefined;
