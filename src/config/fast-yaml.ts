@@ -1,21 +1,20 @@
 /**
  * A fast path for reading the configuration: a small parser for the plain subset of YAML that
- * cachish.yml files are written in. It exists for start-up time: in the compiled binary, the
- * `yaml` package's lexer, parser and composer run interpreted, once, and its `parseDocument` of
- * examples/cachish.yml (1.9 KB) took 6 ms, most of the daemon's start-up budget; this took 1 ms,
- * a third of which is the first use of yaml's own tag regexes, which yaml's path pays as well
- * (first call in a fresh process, median of 31, the flags of scripts/build.ts).
+ * cachish.yml files are written in. It exists for the daemon's start and its heap: in the
+ * compiled binary the `yaml` package's first parse of a 1-2 KB file takes 5-8 ms (interpreted,
+ * once), and the package, once loaded, stays on the heap that every full garbage collection
+ * marks (nodes.ts). This reads such a file in about 1 ms without loading it.
  *
- * It must build exactly what `parseDocument(source, { version: "1.1", uniqueKeys: false,
- * merge: true })` builds, or nothing: the same node classes, scalars resolved by the document's
- * own schema tags, the same `range` on every node. Anything outside the subset (anchors, tags,
- * block scalars, multi-line scalars or flow collections, `?` keys, merge keys, tabs, `\r`,
- * document markers, odd indentation, anything unusual) returns undefined, and the caller asks
- * `yaml`: falling back is always correct, only slower. Comments are not kept on the nodes
- * (nothing reads them), but they count in the ranges exactly as yaml counts them. The differential
- * test (test/unit/fast-yaml.test.ts) holds the two together.
+ * It must give exactly what the yaml package gives (yaml-doc.ts), or nothing: the same nodes,
+ * ranges and YAML 1.1 values. Anything outside the subset (anchors, tags, block scalars,
+ * multi-line scalars or flow collections, `?` keys, merge keys, tabs, `\r`, document markers,
+ * odd indentation, a plain value that YAML 1.1 might read as a number or time in any but the
+ * plainest decimal form) returns undefined, and the caller asks the yaml package: falling back
+ * is always correct, only slower. Comments count in the ranges exactly as yaml counts them.
+ * The differential test (test/unit/fast-yaml.test.ts) holds the two together.
  */
-import { Document, isScalar, type LineCounter, type Node, Pair, Scalar, type ScalarTag, type Schema, YAMLMap, YAMLSeq } from "yaml";
+import { Lines, type MapNode, type Range, type ScalarNode, type SeqNode, type YamlNode } from "./nodes";
+import type { Parsed } from "./yaml-doc";
 
 type Line = { start: number; text: string; indent: number; kind: "blank" | "comment" | "content" };
 /**
@@ -24,7 +23,7 @@ type Line = { start: number; text: string; indent: number; kind: "blank" | "comm
  * `range[2]` then reaches the next content), else hands them to the enclosing one.
  */
 type Trail = { maxIndent: number; end: number } | undefined;
-type Parsed = { node: Node; next: number; trail: Trail };
+type Read = { node: YamlNode; next: number; trail: Trail };
 
 const BAIL = Symbol("outside the subset");
 function bail(): never {
@@ -36,10 +35,10 @@ const PRINTABLE = /^[\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\uff
 const NOT_PLAIN_START = new Set([..."-?:,[]{}#&*!|>'\"%@`"]);
 const FLOW_CHARS = new Set([..."[]{},"]);
 
-/** The document yaml would parse from `source`, or undefined when `source` is outside the subset. */
-export function parseSimpleYaml(source: string, lines: LineCounter): Document | undefined {
+/** What the yaml package would read from `source`, or undefined when `source` is outside the subset. */
+export function parseSimpleYaml(source: string): Parsed | undefined {
   try {
-    return readSubset(source, lines);
+    return readSubset(source);
   } catch {
     // A bug of this fast path on a file nobody foresaw: the yaml package reads the file, so a
     // configuration never fails to load because of it.
@@ -48,38 +47,27 @@ export function parseSimpleYaml(source: string, lines: LineCounter): Document | 
 }
 
 /** parseSimpleYaml, except that a bug throws: what the differential test calls. */
-export function readSubset(source: string, lines: LineCounter): Document | undefined {
+export function readSubset(source: string): Parsed | undefined {
   if (!PRINTABLE.test(source)) return undefined;
-  const doc = new Document(undefined, { version: "1.1", prettyErrors: false, uniqueKeys: false, merge: true });
-  if (doc.schema.compat) return undefined;
   let reader: Reader;
+  let top: Read;
   try {
-    reader = new Reader(source, doc);
+    reader = new Reader(source);
     const first = reader.next(0);
     if (first === reader.lines.length || reader.lines[first]!.indent !== 0) return undefined;
-    const top = reader.block(first, 0);
+    top = reader.block(first, 0);
     if (top.next !== reader.lines.length) return undefined;
-    doc.contents = top.node;
-    // Comment lines left after the last value end the document, not its contents.
-    doc.range = [top.node.range![0], top.node.range![2], top.trail?.end ?? top.node.range![2]];
   } catch (error) {
     if (error === BAIL) return undefined;
     throw error;
   }
-  // Only now: on a bail-out the caller's yaml parse fills the counter.
-  for (const line of reader.lines) lines.addNewLine(line.start);
-  return doc;
+  return { contents: top.node, lines: new Lines(reader.lines.map((line) => line.start)), problems: [], syntaxError: false };
 }
 
 class Reader {
   readonly lines: Line[] = [];
-  readonly #tags: ScalarTag[];
-  readonly #string: ScalarTag;
 
-  constructor(
-    readonly src: string,
-    readonly doc: Document,
-  ) {
+  constructor(readonly src: string) {
     for (let start = 0; ; ) {
       const nl = src.indexOf("\n", start);
       const text = src.slice(start, nl === -1 ? undefined : nl);
@@ -92,8 +80,6 @@ class Reader {
       if (nl === -1) break;
       start = nl + 1;
     }
-    this.#tags = doc.schema.tags as ScalarTag[];
-    this.#string = (doc.schema as Schema & Record<symbol, ScalarTag>)[Symbol.for("yaml.scalar")]!;
   }
 
   /** The index of the first content line at or after `i` (lines.length if none). */
@@ -115,12 +101,12 @@ class Reader {
   }
 
   /** A block sequence or mapping whose first entry is at column `col` of line `i`. */
-  block(i: number, col: number): Parsed {
+  block(i: number, col: number): Read {
     return isDash(this.lines[i]!.text, col) ? this.#seq(i, col) : this.#map(i, col);
   }
 
-  #seq(first: number, indent: number): Parsed {
-    const seq = new YAMLSeq(this.doc.schema);
+  #seq(first: number, indent: number): Read {
+    const seq: SeqNode = { kind: "seq", items: [], range: [0, 0, 0], flow: false };
     const from = this.lines[first]!.start + indent;
     // Comment lines that the previous item left to this one, which they then precede.
     let before: Trail;
@@ -128,7 +114,7 @@ class Reader {
       const { text } = this.lines[i]!;
       let col = indent + 1;
       while (text[col] === " ") col++;
-      let item: Parsed;
+      let item: Read;
       if (col === text.length || text[col] === "#") item = this.#nested(i, col, indent, false, before !== undefined && before.maxIndent >= 0);
       else if (isDash(text, col)) bail();
       else if (keyColon(text, col) !== -1) item = this.#map(i, col);
@@ -140,8 +126,8 @@ class Reader {
     }
   }
 
-  #map(first: number, indent: number): Parsed {
-    const map = new YAMLMap(this.doc.schema);
+  #map(first: number, indent: number): Read {
+    const map: MapNode = { kind: "map", items: [], range: [0, 0, 0], flow: false };
     const from = this.lines[first]!.start + indent;
     for (let i = first, col = indent; ; col = indent) {
       const { text, start } = this.lines[i]!;
@@ -151,7 +137,7 @@ class Reader {
       let at = colon + 1;
       while (text[at] === " ") at++;
       const value = at === text.length || text[at] === "#" ? this.#nested(i, at, indent, true, false) : this.#leaf(i, at, indent);
-      map.items.push(new Pair(key, value.node));
+      map.items.push({ key, value: value.node });
       const next = this.lines[value.next];
       if (next?.indent === indent && !isDash(next.text, indent)) i = value.next;
       else return this.#close(map, from, indent, value, next);
@@ -164,7 +150,7 @@ class Reader {
    * scalar, its range ends where they end: up to the next content, except that before a sibling key
    * a blank line ends them (see blockMap in yaml's parser), and for `-`, with the comments above it.
    */
-  #nested(i: number, col: number, indent: number, inMap: boolean, commentedBefore: boolean): Parsed {
+  #nested(i: number, col: number, indent: number, inMap: boolean, commentedBefore: boolean): Read {
     const { text, start } = this.lines[i]!;
     const j = this.next(i + 1);
     const next = this.lines[j];
@@ -177,13 +163,13 @@ class Reader {
     }
     const at = start + col;
     const commented = commentedBefore || text[col] === "#" || this.lines.slice(i + 1, last + 1).some((l) => l.kind === "comment");
-    return { node: this.#scalar("", Scalar.PLAIN, false, [at, at, commented ? end : at]), next: j, trail: undefined };
+    return { node: { kind: "scalar", value: null, range: [at, at, commented ? end : at] }, next: j, trail: undefined };
   }
 
   /** A scalar or flow collection that ends line `i`, in a collection indented by `indent`. */
-  #leaf(i: number, col: number, indent: number): Parsed {
+  #leaf(i: number, col: number, indent: number): Read {
     const { text } = this.lines[i]!;
-    let node: Node;
+    let node: YamlNode;
     let end: number;
     if ("[{'\"".includes(text[col]!)) [node, end] = this.#flowItem(i, col);
     else {
@@ -205,13 +191,13 @@ class Reader {
       if (absorbing && line.indent > indent) nodeEnd = this.#lineEnd(k);
       else [absorbing, maxIndent] = [false, Math.max(maxIndent, line.indent)];
     }
-    node.range![2] = nodeEnd;
+    node.range[2] = nodeEnd;
     return { node, next: k, trail: { maxIndent, end: this.#contentStart(k) } };
   }
 
-  #close(coll: YAMLMap | YAMLSeq, start: number, indent: number, last: Parsed, next: Line | undefined): Parsed {
+  #close(coll: MapNode | SeqNode, start: number, indent: number, last: Read, next: Line | undefined): Read {
     if (next && next.indent > indent) bail();
-    const end = last.node.range![2];
+    const end = last.node.range[2];
     coll.range = [start, end, end];
     let trail = last.trail;
     if (trail && indent !== 0 && trail.maxIndent >= indent) [coll.range[2], trail] = [trail.end, undefined];
@@ -219,14 +205,14 @@ class Reader {
   }
 
   /** A one-line flow collection at `col`; returns it and the column past its closing bracket. */
-  #flow(i: number, col: number): [YAMLMap | YAMLSeq, number] {
+  #flow(i: number, col: number): [MapNode | SeqNode, number] {
     const { text, start } = this.lines[i]!;
-    const [coll, close] = text[col] === "{" ? [new YAMLMap(this.doc.schema), "}"] : [new YAMLSeq(this.doc.schema), "]"];
-    coll.flow = true;
+    const close = text[col] === "{" ? "}" : "]";
+    const coll: MapNode | SeqNode = close === "}" ? { kind: "map", items: [], range: [0, 0, 0], flow: true } : { kind: "seq", items: [], range: [0, 0, 0], flow: true };
     let k = skipSpaces(text, col + 1);
     while (text[k] !== close) {
-      let key: Scalar | undefined;
-      if (coll instanceof YAMLMap) {
+      let key: ScalarNode | undefined;
+      if (coll.kind === "map") {
         const keyEnd = text[k] === '"' || text[k] === "'" ? quoteEnd(text, k) : scanPlain(text, k, true).end;
         if (text[keyEnd] !== ":" || text[keyEnd + 1] !== " ") bail();
         key = this.#flowScalar(i, k, keyEnd, true);
@@ -234,8 +220,8 @@ class Reader {
       }
       const [node, end] = this.#flowItem(i, k);
       k = skipSpaces(text, end);
-      node.range![2] = start + k;
-      if (coll instanceof YAMLMap) coll.items.push(new Pair(key!, node));
+      node.range[2] = start + k;
+      if (coll.kind === "map") coll.items.push({ key: key!, value: node });
       else coll.items.push(node);
       if (text[k] === ",") {
         k = skipSpaces(text, k + 1);
@@ -247,51 +233,49 @@ class Reader {
   }
 
   /** A value inside a flow collection, and the column past it. */
-  #flowItem(i: number, col: number): [Node, number] {
+  #flowItem(i: number, col: number): [YamlNode, number] {
     const text = this.lines[i]!.text;
     if (text[col] === "[" || text[col] === "{") return this.#flow(i, col);
     const end = text[col] === '"' || text[col] === "'" ? quoteEnd(text, col) : scanPlain(text, col, true).end;
     return [this.#flowScalar(i, col, end, false), end];
   }
 
-  /** The quoted or plain scalar in `[col, end)` of line `i`, resolved as yaml's composer does. */
-  #flowScalar(i: number, col: number, end: number, atKey: boolean): Scalar {
+  /** The quoted or plain scalar in `[col, end)` of line `i`, read as YAML 1.1 reads it. */
+  #flowScalar(i: number, col: number, end: number, atKey: boolean): ScalarNode {
     const { text, start } = this.lines[i]!;
     const raw = text.slice(col, end);
     if (raw === "") bail();
-    const type = raw[0] === '"' ? Scalar.QUOTE_DOUBLE : raw[0] === "'" ? Scalar.QUOTE_SINGLE : Scalar.PLAIN;
-    const value = type === Scalar.PLAIN ? raw : type === Scalar.QUOTE_SINGLE ? raw.slice(1, -1).replaceAll("''", "'") : raw.slice(1, -1);
+    const range: Range = [start + col, start + end, start + end];
+    if (raw[0] === "'") return { kind: "scalar", value: raw.slice(1, -1).replaceAll("''", "'"), range };
+    if (raw[0] === '"') return { kind: "scalar", value: raw.slice(1, -1), range };
     // `<<` as a key is a merge, which the walker expands: yaml's own path for that.
-    if (atKey && type === Scalar.PLAIN && value === "<<") bail();
-    return this.#scalar(value, type, atKey, [start + col, start + end, start + end]);
+    if (atKey && raw === "<<") bail();
+    return { kind: "scalar", value: plainValue(raw), range };
   }
+}
 
-  /** compose-scalar.js: findScalarTagByTest, then the tag's resolve. */
-  #scalar(value: string, type: Scalar.Type, atKey: boolean, range: [number, number, number]): Scalar {
-    let tag = this.#string;
-    if (type === Scalar.PLAIN) {
-      for (const t of this.#tags) {
-        if ((t.default === true || (atKey && t.default === "key")) && t.test?.test(value)) {
-          tag = t;
-          break;
-        }
-      }
-    }
-    let failed = false;
-    let resolved: unknown;
-    try {
-      resolved = tag.resolve(value, () => (failed = true), this.doc.options);
-    } catch {
-      failed = true;
-    }
-    if (failed) bail();
-    const scalar = isScalar(resolved) ? resolved : new Scalar(resolved);
-    scalar.range = range;
-    scalar.source = value;
-    scalar.type = type;
-    if (tag.format) scalar.format = tag.format;
-    return scalar;
-  }
+/**
+ * YAML 1.1's value of a plain scalar (yaml.org/type): null, a boolean, a plain decimal number,
+ * else a string. Every other form YAML 1.1 may read as a number or a time (other bases, `_`,
+ * exponents, sexagesimal `1:30`, `.inf`, dates, more than 15 digits) is left to the yaml package:
+ * NUMBER_LIKE is wider than all of them together, yet a version, an address or a duration
+ * (`1.2.3`, `127.0.0.1:2469`, `250ms`, `7d`) is text at once.
+ */
+const NULL = /^(?:~|null|Null|NULL)$/;
+const TRUE = /^(?:y|Y|yes|Yes|YES|true|True|TRUE|on|On|ON)$/;
+const FALSE = /^(?:n|N|no|No|NO|false|False|FALSE|off|Off|OFF)$/;
+const INTEGER = /^[-+]?(?:0|[1-9][0-9]{0,14})$/;
+const DECIMAL = /^[-+]?(?:0|[1-9][0-9]{0,14})\.[0-9]{1,15}$/;
+const NUMBER_LIKE = /^[-+]?(?:[0-9_]*(?::[0-9_]*)*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|0[xXbBoO][0-9a-fA-F_]*|\.[a-zA-Z]+)$|^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}/;
+
+function plainValue(text: string): unknown {
+  if (NULL.test(text)) return null;
+  if (TRUE.test(text)) return true;
+  if (FALSE.test(text)) return false;
+  if (INTEGER.test(text)) return Number(text);
+  if (DECIMAL.test(text)) return Number.parseFloat(text);
+  if (NUMBER_LIKE.test(text)) bail();
+  return text;
 }
 
 function isDash(text: string, col: number): boolean {

@@ -5,11 +5,11 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { LineCounter, parseDocument } from "yaml";
 import { fileProblem } from "../files";
 import { compileGlob, globMatches } from "../fnmatch";
 import type { Field, ObjectShape } from "./describe";
 import { parseSimpleYaml } from "./fast-yaml";
+import { parseWithYaml } from "./yaml-doc";
 import { LOG, POLICY_FIELDS, TOP } from "./keys";
 import { parseListen } from "./listen";
 import type { Secret } from "./secret";
@@ -42,29 +42,23 @@ export function loadConfig(file: string, env: Env = process.env): LoadResult {
 
 /** The same as loadConfig, from text already read; `file` anchors relative paths. */
 export function parseConfig(source: string, file: string, env: Env = process.env): LoadResult {
-  const lines = new LineCounter();
-  // 1.x read its file with PyYAML, which speaks YAML 1.1: `yes`, `on` and `True` are booleans
-  // there, and a 1.x file must mean the same here. Duplicate keys are the walker's to report.
-  // The plain YAML that configurations are written in is read by the fast path (the same
-  // document, in a sixth of the time at start-up); anything else by the yaml package.
-  const doc = parseSimpleYaml(source, lines) ?? parseDocument(source, { version: "1.1", lineCounter: lines, prettyErrors: false, uniqueKeys: false, merge: true });
+  // The plain YAML that configurations are written in is read by the fast path, without
+  // loading the yaml package; anything else, and every syntax error, by the yaml package. Both
+  // read YAML 1.1, as 1.x did (PyYAML): `yes`, `on` and `True` are booleans in a 1.x file.
+  const parsed = parseSimpleYaml(source) ?? parseWithYaml(source);
   const baseDir = dirname(resolve(file));
-  const walker = new Walker(doc, lines, env, baseDir);
-  const syntax: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
-    const { line, col } = lines.linePos(e.pos[0]);
-    const severity = doc.errors.includes(e as never) ? "error" : "warning";
-    return { severity, message: `YAML: ${e.message.split("\n")[0]}`, at: { line, column: col } };
-  });
+  const walker = new Walker(parsed.lines, env, baseDir);
+  const syntax = parsed.problems;
   // The parser recovers from a syntax error as best it can, but what it makes of the rest
   // is a guess: checking that guess would report problems that are not in the file.
-  if (doc.errors.length > 0) {
+  if (parsed.syntaxError) {
     const note: Problem = { severity: "error", message: "the rest of the file is checked once its YAML syntax is fixed" };
     return { file, problems: [...syntax, note] };
   }
-  if (doc.contents === null) {
+  if (parsed.contents === null) {
     return { file, problems: [...syntax, { severity: "error", message: "the file is empty; a configuration needs at least `items:`", at: { line: 1, column: 1 } }] };
   }
-  const top = walker.object(doc.contents, TOP, "", { line: 1, column: 1 });
+  const top = walker.object(parsed.contents, TOP, "", { line: 1, column: 1 });
   const config = top ? build(top, walker, resolve(file), baseDir, env) : undefined;
   const problems = [...syntax, ...walker.problems].sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.column ?? 0) - (b.at?.column ?? 0));
   const valid = !problems.some((p) => p.severity === "error");

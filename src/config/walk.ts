@@ -4,7 +4,7 @@
  * read and secrets wrapped. It never stops at a problem: each is recorded with its position
  * and the walk goes on, so that one run of check-config reports them all.
  */
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair, type YAMLMap } from "yaml";
+import { isMap, isScalar, isSeq, type Lines, type MapNode, type PairNode, toJS, type YamlNode } from "./nodes";
 import type { Field, ObjectShape, Shape } from "./describe";
 import { parseListen } from "./listen";
 import { RESERVED_PATHS } from "./keys";
@@ -26,16 +26,13 @@ export class Walker {
   readonly #places = new WeakMap<object, Map<string | number, Located>>();
 
   constructor(
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
+    private readonly lines: Lines,
     private readonly env: Record<string, string | undefined>,
     private readonly baseDir: string,
   ) {}
 
-  positionOf(node: Node | null | undefined): Position {
-    const offset = node?.range?.[0] ?? 0;
-    const { line, col } = this.lines.linePos(offset);
-    return { line, column: col };
+  positionOf(node: YamlNode | null | undefined): Position {
+    return this.lines.position(node?.range[0] ?? 0);
   }
 
   error(at: Position, message: string): void {
@@ -62,18 +59,12 @@ export class Walker {
     places.set(key, located);
   }
 
-  #deref(node: unknown): Node | null {
-    if (isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? null;
-    return (node as Node | null) ?? null;
-  }
-
   /** Checks `node` against `shape`; `name` is the key it stands under, for messages. */
-  value(raw: unknown, shape: Shape, name: string): unknown {
-    const node = this.#deref(raw);
+  value(node: YamlNode | null, shape: Shape, name: string): unknown {
     const here = this.positionOf(node);
     switch (shape.type) {
       case "any":
-        return node && "toJSON" in node ? node.toJSON() : null;
+        return toJS(node);
       case "string":
         return this.#string(node, shape, name, here);
       case "boolean": {
@@ -115,7 +106,7 @@ export class Walker {
           }
           const list: unknown[] = [];
           node.items.forEach((element, index) => {
-            const position = this.positionOf(this.#deref(element));
+            const position = this.positionOf(element);
             this.#remember(list, index, { key: position, value: position });
             list.push(this.value(element, shape.of, name));
           });
@@ -134,7 +125,7 @@ export class Walker {
     }
   }
 
-  #string(node: Node | null, shape: Extract<Shape, { type: "string" }>, name: string, here: Position): string | Secret | undefined {
+  #string(node: YamlNode | null, shape: Extract<Shape, { type: "string" }>, name: string, here: Position): string | Secret | undefined {
     let text: string;
     if (isScalar(node) && typeof node.value === "string") {
       text = node.value;
@@ -181,23 +172,23 @@ export class Walker {
     return undefined;
   }
 
-  #secretRef(node: YAMLMap, name: string, here: Position): string | undefined {
+  #secretRef(node: MapNode, name: string, here: Position): string | undefined {
     const usage = "a secret reference is a map of one key: `{env: NAME}`, `{file: PATH}` or `{credential: NAME}`";
     const [pair, ...more] = node.items;
     const kind = isScalar(pair?.key) ? pair.key.value : undefined;
-    const target = isScalar(this.#deref(pair?.value)) ? (this.#deref(pair?.value) as { value: unknown }).value : undefined;
+    const target = isScalar(pair?.value) ? pair.value.value : undefined;
     if (!pair || more.length > 0 || !SECRET_REF_KINDS.includes(kind as SecretRef["kind"])) {
       const hint = typeof kind === "string" && !more.length ? didYouMean(kind, SECRET_REF_KINDS) : "";
       this.error(here, `${q(name)}: ${usage}${hint}`);
       return undefined;
     }
     if (typeof target !== "string" || target === "") {
-      this.error(this.positionOf(this.#deref(pair.value)), `${q(name)}: \`${kind}:\` needs a ${kind === "file" ? "path" : "name"}`);
+      this.error(this.positionOf(pair.value), `${q(name)}: \`${kind}:\` needs a ${kind === "file" ? "path" : "name"}`);
       return undefined;
     }
     const resolved = resolveSecretRef({ kind: kind as SecretRef["kind"], name: target }, this.env, this.baseDir);
     if (!resolved.ok) {
-      this.error(this.positionOf(this.#deref(pair.value)), `${q(name)}: ${resolved.problem}`);
+      this.error(this.positionOf(pair.value), `${q(name)}: ${resolved.problem}`);
       return undefined;
     }
     return resolved.value;
@@ -208,18 +199,16 @@ export class Walker {
    * PyYAML), and with YAML 1.1 merge keys (`<<: *anchor`) expanded: the mapping's own keys win
    * over merged ones, and an earlier merged mapping over a later one.
    */
-  #pairs(node: YAMLMap, warnTwice = true): { key: string; pair: Pair; keyAt: Position }[] {
+  #pairs(node: MapNode, warnTwice = true): { key: string; pair: PairNode; keyAt: Position }[] {
     const seen = new Map<string, Position>();
-    const own: { key: string; pair: Pair; keyAt: Position }[] = [];
-    const merged: { key: string; pair: Pair; keyAt: Position }[] = [];
+    const own: { key: string; pair: PairNode; keyAt: Position }[] = [];
+    const merged: { key: string; pair: PairNode; keyAt: Position }[] = [];
     for (const pair of node.items) {
-      if (!isPair(pair)) continue;
-      const keyNode = this.#deref(pair.key);
+      const keyNode = pair.key;
       const keyAt = this.positionOf(keyNode);
       if (isScalar(keyNode) && typeof keyNode.value === "symbol") {
-        const value = this.#deref(pair.value);
-        for (const source of isSeq(value) ? value.items : [value]) {
-          const map = this.#deref(source);
+        const value = pair.value;
+        for (const map of isSeq(value) ? value.items : [value]) {
           if (isMap(map)) merged.push(...this.#pairs(map, false).filter((p) => !merged.some((m) => m.key === p.key)));
           else this.error(map ? this.positionOf(map) : keyAt, "`<<` merges only mappings (`<<: *anchor` or `<<: [*a, *b]`)");
         }
@@ -242,7 +231,7 @@ export class Walker {
     return [...merged.filter((m) => !seen.has(m.key)), ...own];
   }
 
-  #map(node: Node | null, shape: Extract<Shape, { type: "map" }>, name: string, here: Position): Map<string, unknown> | undefined {
+  #map(node: YamlNode | null, shape: Extract<Shape, { type: "map" }>, name: string, here: Position): Map<string, unknown> | undefined {
     if (!isMap(node)) {
       this.error(here, `${q(name)} must be a mapping of ${shape.keyDoc}s to their settings`);
       return undefined;
@@ -253,7 +242,7 @@ export class Walker {
       if (keyProblem) this.error(keyAt, keyProblem);
       const label = shape.keyFormat === "item-path" ? `item \`${key}\`` : key;
       const value = shape.values.type === "object" ? this.object(pair.value, shape.values, label, keyAt) : this.value(pair.value, shape.values, label);
-      this.#remember(result, key, { key: keyAt, value: this.positionOf(this.#deref(pair.value)) });
+      this.#remember(result, key, { key: keyAt, value: this.positionOf(pair.value) });
       // A key that is wrong, or whose value is, is still known to be there (as undefined):
       // globs that name it are not reported as matching nothing.
       result.set(key, keyProblem ? undefined : value);
@@ -266,8 +255,7 @@ export class Walker {
    * `defaults:`, which the loader fills). `where` is the position of the key this object stands
    * under, where a missing key is reported.
    */
-  object(raw: unknown, shape: ObjectShape, name: string, where: Position): Record<string, unknown> | undefined {
-    const node = this.#deref(raw);
+  object(node: YamlNode | null, shape: ObjectShape, name: string, where: Position): Record<string, unknown> | undefined {
     if (!isMap(node)) {
       const empty = !node || (isScalar(node) && node.value === null);
       const required = Object.entries(shape.fields).filter(([, f]) => f.required).map(([k]) => `\`${k}\``);
@@ -283,7 +271,7 @@ export class Walker {
     const ordered = [...pairs.filter((p) => shape.fields[p.key]?.shape.type !== "variant"), ...pairs.filter((p) => shape.fields[p.key]?.shape.type === "variant")];
     for (const { key, pair, keyAt } of ordered) {
       const field = shape.fields[key];
-      const valueNode = this.#deref(pair.value);
+      const valueNode = pair.value;
       this.#remember(record, key, { key: keyAt, value: this.positionOf(valueNode) });
       if (!field) {
         const where = name === "" ? "at the top level" : `in ${q(name)}`;
