@@ -13,8 +13,7 @@
  * is always correct, only slower. Comments count in the ranges exactly as yaml counts them.
  * The differential test (test/unit/fast-yaml.test.ts) holds the two together.
  */
-import { Lines, type MapNode, type Range, type ScalarNode, type SeqNode, type YamlNode } from "./nodes";
-import type { Parsed } from "./yaml-doc";
+import { Lines, type MapNode, type Parsed, type Range, type ScalarNode, type SeqNode, type YamlNode } from "./nodes";
 
 type Line = { start: number; text: string; indent: number; kind: "blank" | "comment" | "content" };
 /**

@@ -8,6 +8,8 @@
  * paused 0.9 ms per full collection against 0.45 ms without them).
  */
 
+import type { Problem } from "./walk";
+
 /** `[start, end of the value, end of the node with its comments]`, offsets in the source. */
 export type Range = [number, number, number];
 
@@ -21,6 +23,9 @@ export type MapNode = { kind: "map"; items: PairNode[]; range: Range; flow: bool
 export type SeqNode = { kind: "seq"; items: (YamlNode | null)[]; range: Range; flow: boolean };
 export type PairNode = { key: YamlNode | null; value: YamlNode | null };
 export type YamlNode = ScalarNode | MapNode | SeqNode;
+
+/** A file as either parser read it: its contents (null for an empty file), and YAML syntax problems. */
+export type Parsed = { contents: YamlNode | null; lines: Lines; problems: Problem[]; syntaxError: boolean };
 
 /** Offsets to lines and columns, both from 1 (yaml's LineCounter counts the same way). */
 export class Lines {

@@ -5,10 +5,8 @@
  * never loads it (see nodes.ts for why that matters).
  */
 import type * as YAML from "yaml";
-import { Lines, type MapNode, type PairNode, type SeqNode, type YamlNode } from "./nodes";
+import { Lines, type MapNode, type PairNode, type Parsed, type SeqNode, type YamlNode } from "./nodes";
 import type { Problem } from "./walk";
-
-export type Parsed = { contents: YamlNode | null; lines: Lines; problems: Problem[]; syntaxError: boolean };
 
 const yaml = (): typeof YAML => require("yaml");
 

@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readSubset } from "../../src/config/fast-yaml";
-import { toJS, type YamlNode } from "../../src/config/nodes";
-import { type Parsed, parseWithYaml } from "../../src/config/yaml-doc";
+import { type Parsed, toJS, type YamlNode } from "../../src/config/nodes";
+import { parseWithYaml } from "../../src/config/yaml-doc";
 
 const ROOT = join(import.meta.dir, "../..");
 
