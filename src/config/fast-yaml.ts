@@ -129,7 +129,7 @@ class Reader {
     const map: MapNode = { kind: "map", items: [], range: [0, 0, 0], flow: false };
     const from = this.lines[first]!.start + indent;
     for (let i = first, col = indent; ; col = indent) {
-      const { text, start } = this.lines[i]!;
+      const { text } = this.lines[i]!;
       const colon = keyColon(text, col);
       if (colon === -1 || colon - col > 1000) bail(); // yaml refuses an implicit key over 1024 characters
       const key = this.#flowScalar(i, col, colon, true);
@@ -212,7 +212,7 @@ class Reader {
     while (text[k] !== close) {
       let key: ScalarNode | undefined;
       if (coll.kind === "map") {
-        const keyEnd = text[k] === '"' || text[k] === "'" ? quoteEnd(text, k) : scanPlain(text, k, true).end;
+        const keyEnd = flowScalarEnd(text, k);
         if (text[keyEnd] !== ":" || text[keyEnd + 1] !== " ") bail();
         key = this.#flowScalar(i, k, keyEnd, true);
         k = skipSpaces(text, keyEnd + 1);
@@ -235,7 +235,7 @@ class Reader {
   #flowItem(i: number, col: number): [YamlNode, number] {
     const text = this.lines[i]!.text;
     if (text[col] === "[" || text[col] === "{") return this.#flow(i, col);
-    const end = text[col] === '"' || text[col] === "'" ? quoteEnd(text, col) : scanPlain(text, col, true).end;
+    const end = flowScalarEnd(text, col);
     return [this.#flowScalar(i, col, end, false), end];
   }
 
@@ -294,6 +294,11 @@ function quoteEnd(text: string, col: number): number {
   while (quote === "'" && close !== -1 && text[close + 1] === "'") close = text.indexOf(quote, close + 2);
   if (close === -1 || (quote === '"' && text.lastIndexOf("\\", close) > col)) bail();
   return close + 1;
+}
+
+/** The column past the quoted or plain scalar at `col` of a flow collection. */
+function flowScalarEnd(text: string, col: number): number {
+  return text[col] === '"' || text[col] === "'" ? quoteEnd(text, col) : scanPlain(text, col, true).end;
 }
 
 /**

@@ -29,19 +29,8 @@ export type Parsed = { contents: YamlNode | null; lines: Lines; problems: Proble
 
 /** Offsets to lines and columns, both from 1 (yaml's LineCounter counts the same way). */
 export class Lines {
-  /** The offset each line starts at. */
-  readonly starts: number[];
-
-  constructor(starts: number[]) {
-    this.starts = starts;
-  }
-
-  /** The lines of `source`, which are separated by `\n`. */
-  static of(source: string): Lines {
-    const starts = [0];
-    for (let nl = source.indexOf("\n"); nl !== -1; nl = source.indexOf("\n", nl + 1)) starts.push(nl + 1);
-    return new Lines(starts);
-  }
+  /** `starts`: the offset each line starts at. */
+  constructor(readonly starts: number[]) {}
 
   position(offset: number): { line: number; column: number } {
     // The last line that starts at or before `offset`.

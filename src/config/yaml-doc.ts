@@ -5,7 +5,7 @@
  * never loads it (see nodes.ts for why that matters).
  */
 import type * as YAML from "yaml";
-import { Lines, type MapNode, type PairNode, type Parsed, type SeqNode, type YamlNode } from "./nodes";
+import { Lines, type MapNode, type PairNode, type Parsed, type Range, type SeqNode, type YamlNode } from "./nodes";
 import type { Problem } from "./walk";
 
 const yaml = (): typeof YAML => require("yaml");
@@ -31,7 +31,7 @@ export function parseWithYaml(source: string): Parsed {
     if (target === undefined || target === null) return null;
     const known = made.get(target);
     if (known) return known;
-    const range = ((target as { range?: [number, number, number] }).range ?? [0, 0, 0]).slice(0, 3) as [number, number, number];
+    const range = ((target as { range?: Range }).range ?? [0, 0, 0]).slice(0, 3) as Range;
     if (isMap(target)) {
       const map: MapNode = { kind: "map", items: [], range, flow: Boolean(target.flow) };
       made.set(target, map);
