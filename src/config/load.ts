@@ -3,13 +3,12 @@
  * (walk.ts) checks each key on its own; this file adds what needs the whole file at once:
  * defaults cascading into items, tokens shared by two clients, globs that reach no item.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileProblem } from "../files";
 import { compileGlob, globMatches } from "../fnmatch";
 import type { Field, ObjectShape } from "./describe";
-import { parseSimpleYaml } from "./fast-yaml";
-import { parseWithYaml } from "./yaml-doc";
+import { MAX_BYTES, parseWithYaml } from "./yaml-doc";
 import { LOG, POLICY_FIELDS, TOP } from "./keys";
 import { parseListen } from "./listen";
 import type { Secret } from "./secret";
@@ -33,24 +32,39 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(file: string, env: Env = process.env): LoadResult {
   let source: string;
   try {
-    source = readFileSync(file, "utf8");
+    source = readCapped(file, MAX_BYTES + 1);
   } catch (error) {
     return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${fileProblem(error)}` }] };
   }
   return parseConfig(source, file, env);
 }
 
+/** The file's first `limit` bytes as text: `--config /dev/zero` or a huge file costs no more than that. */
+function readCapped(file: string, limit: number): string {
+  const fd = openSync(file, "r");
+  try {
+    const buffer = Buffer.alloc(limit);
+    let size = 0;
+    while (size < limit) {
+      const n = readSync(fd, buffer, size, limit - size, null);
+      if (n === 0) break;
+      size += n;
+    }
+    return buffer.toString("utf8", 0, size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The same as loadConfig, from text already read; `file` anchors relative paths. */
 export function parseConfig(source: string, file: string, env: Env = process.env): LoadResult {
-  // The plain YAML that configurations are written in is read by the fast path, without
-  // loading the yaml package; anything else, and every syntax error, by the yaml package. Both
-  // read YAML 1.1, as 1.x did (PyYAML): `yes`, `on` and `True` are booleans in a 1.x file.
-  const parsed = parseSimpleYaml(source) ?? parseWithYaml(source);
+  const parsed = parseWithYaml(source);
   const baseDir = dirname(resolve(file));
   const walker = new Walker(parsed.lines, env, baseDir);
   const syntax = parsed.problems;
   // The parser recovers from a syntax error as best it can, but what it makes of the rest
   // is a guess: checking that guess would report problems that are not in the file.
+  if (parsed.refused) return { file, problems: parsed.problems };
   if (parsed.syntaxError) {
     const note: Problem = { severity: "error", message: "the rest of the file is checked once its YAML syntax is fixed" };
     return { file, problems: [...syntax, note] };

@@ -1,55 +1,201 @@
 /**
- * The yaml package's reading of a configuration, for what the fast path leaves to it (anchors
- * and aliases, tags, block scalars, values over several lines, merge keys, anything unusual)
- * and for reporting YAML syntax errors. Loaded when first needed: a daemon whose file is plain
- * never loads it (see nodes.ts for why that matters).
+ * A configuration file read by the yaml package, as PyYAML (1.x) read it, turned into the
+ * nodes the validator walks (nodes.ts). Two promises are kept here, before anything else sees
+ * the file:
+ *
+ * - A YAML syntax problem is reported by its kind and position only. The yaml package's own
+ *   messages quote the text they stumbled on, and after one stray `]` that is every later
+ *   scalar of the file: API tokens, Hawk secrets, client tokens.
+ * - A file that would be costly to read is refused at once, with the reason: too large, nested
+ *   too deeply (the yaml package slows down sharply on thousands of open `[`), or expanding,
+ *   through aliases, to more values than any configuration holds. A reload with such a file
+ *   then costs the running daemon no stall.
  */
-import type * as YAML from "yaml";
-import { Lines, type MapNode, type PairNode, type Parsed, type Range, type SeqNode, type YamlNode } from "./nodes";
+import { type ErrorCode, isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
+import { Lines, type MapNode, type Parsed, type Range, type SeqNode, type YamlNode } from "./nodes";
 import type { Problem } from "./walk";
 
-const yaml = (): typeof YAML => require("yaml");
+/** Far more than any configuration needs (a 1.x file with a few thousand items is ~200 KiB), and read in well under a second. */
+export const MAX_BYTES = 256 * 1024;
+/** Mappings and lists inside one another; a configuration uses five or six. */
+export const MAX_DEPTH = 64;
+/** Values once every alias is expanded: what the validator walks at most. */
+export const MAX_VALUES = 100_000;
+/** Beyond the first few, the parser's guesses after a syntax error say nothing new. */
+const MAX_SYNTAX_PROBLEMS = 10;
+
+/** What each kind of YAML problem is, in words that quote nothing of the file. */
+const KINDS: Record<ErrorCode, string> = {
+  ALIAS_PROPS: "an alias cannot have an anchor or a tag",
+  BAD_ALIAS: "an alias names no anchor defined before it",
+  BAD_COLLECTION_TYPE: "the tag does not fit this kind of collection",
+  BAD_DIRECTIVE: "a `%` directive is not understood",
+  BAD_DQ_ESCAPE: "a double-quoted string holds an invalid `\\` escape",
+  BAD_INDENT: "the indentation does not line up with the enclosing mapping or list",
+  BAD_PROP_ORDER: "an anchor or tag is out of place",
+  BAD_SCALAR_START: "a plain value cannot start with this character; put the value in quotes",
+  BLOCK_AS_IMPLICIT_KEY: "a nested mapping or list cannot be a key",
+  BLOCK_IN_FLOW: "an indented mapping or list cannot stand inside `[...]` or `{...}`",
+  DUPLICATE_KEY: "a key is set twice",
+  IMPOSSIBLE: "this cannot be read as YAML",
+  KEY_OVER_1024_CHARS: "a key is longer than 1024 characters",
+  MISSING_CHAR: "a closing quote, bracket or brace is missing",
+  MULTILINE_IMPLICIT_KEY: "a key cannot span several lines (is a `:` or a quote missing on the line before?)",
+  MULTIPLE_ANCHORS: "a value has two anchors",
+  MULTIPLE_DOCS: "the file holds more than one YAML document (`---`); keep one",
+  MULTIPLE_TAGS: "a value has two tags",
+  NON_STRING_KEY: "a key is not a string",
+  RESOURCE_EXHAUSTION: "the file is too costly to read",
+  TAB_AS_INDENT: "a tab is used for indentation; indent with spaces",
+  TAG_RESOLVE_FAILED: "a tag is not understood",
+  UNEXPECTED_TOKEN: "unexpected character here (a stray bracket, brace, colon, dash or quote?)",
+};
+
+/**
+ * The yaml package's messages that are fixed text: these are shown as they are. Any other
+ * message may quote the file (`Unexpected scalar token in YAML stream: "<a token>"`), so only
+ * its kind is shown. Matched whole, so nothing of the file can pass.
+ */
+const FIXED_MESSAGES = new Set([
+  "A block sequence may not be used as an implicit map key",
+  "A node can have at most one anchor",
+  "A node can have at most one tag",
+  "Alias cannot be an empty string",
+  "All sequence items must start at the same column",
+  "An alias node must not specify any properties",
+  "Anchor cannot be an empty string",
+  "Block scalar header not found",
+  "Comments must be separated from other tokens by white space characters",
+  "Implicit keys need to be on a single line",
+  "Implicit keys of flow sequence pairs need to be on a single line",
+  "Implicit map keys need to be followed by map values",
+  "Map keys must be unique",
+  'Missing closing "quote',
+  "Missing closing 'quote",
+  "Nested mappings are not allowed in compact mappings",
+  "Sequence item without - indicator",
+  "Tabs are not allowed as indentation",
+  "Tags and anchors must be separated from the next token by white space",
+]);
+
+/** A YAML problem in words that quote nothing of the file. */
+function syntaxProblem(error: YAMLError, severity: Problem["severity"], lines: Lines): Problem {
+  const message = FIXED_MESSAGES.has(error.message) ? error.message : (KINDS[error.code] ?? "this cannot be read as YAML");
+  return { severity, message: `YAML: ${message}`, at: lines.position(error.pos[0]) };
+}
+
+/** Where each line starts; counted here, since the yaml package's count stops where parsing gave up. */
+function lineStarts(source: string): Lines {
+  const starts = [0];
+  for (let at = source.indexOf("\n"); at >= 0; at = source.indexOf("\n", at + 1)) starts.push(at + 1);
+  return new Lines(starts);
+}
+
+/** A file that is not read further: one problem, and nothing for the validator to walk. */
+const refused = (lines: Lines, message: string, offset = 0): Parsed => ({ contents: null, lines, problems: [{ severity: "error", message, at: lines.position(offset) }], syntaxError: true, refused: true });
+const TOO_DEEP = `YAML: mappings and lists nested more than ${MAX_DEPTH} deep; the file is not read further`;
+
+/**
+ * The offset where `[` and `{` first nest deeper than MAX_DEPTH, by the yaml package's own
+ * lexer: its tokens tell brackets from text inside quotes. It stops there, so a file of
+ * thousands of `[` costs a few tokens, not the parser's seconds.
+ */
+function tooDeepFlow(source: string): number | undefined {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(source)) {
+    if (token === "[" || token === "{") depth++;
+    else if (token === "]" || token === "}") depth = Math.max(0, depth - 1);
+    if (depth > MAX_DEPTH) return offset;
+    offset += token.length;
+  }
+  return undefined;
+}
 
 export function parseWithYaml(source: string): Parsed {
-  const { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq } = yaml();
-  const counter = new LineCounter();
+  const lines = lineStarts(source);
+  if (Buffer.byteLength(source) > MAX_BYTES) {
+    return refused(lines, `the file is larger than ${MAX_BYTES / 1024} KiB, far more than a configuration needs; it is not read`);
+  }
+  const deepAt = tooDeepFlow(source);
+  if (deepAt !== undefined) {
+    return refused(lines, TOO_DEEP, deepAt);
+  }
   // 1.x read its file with PyYAML, which speaks YAML 1.1: `yes`, `on` and `True` are booleans
   // there, and a 1.x file must mean the same here. Duplicate keys are the walker's to report.
-  const doc = parseDocument(source, { version: "1.1", lineCounter: counter, prettyErrors: false, uniqueKeys: false, merge: true });
-  const lines = new Lines(counter.lineStarts.length > 0 ? [...counter.lineStarts] : [0]);
-  const problems: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
-    const { line, column } = lines.position(e.pos[0]);
-    const severity = doc.errors.includes(e as never) ? "error" : "warning";
-    return { severity, message: `YAML: ${e.message.split("\n")[0]}`, at: { line, column } };
-  });
+  const doc = parseDocument(source, { version: "1.1", prettyErrors: false, uniqueKeys: false, merge: true });
+  const problems = [...doc.errors.map((e) => syntaxProblem(e, "error", lines)), ...doc.warnings.map((e) => syntaxProblem(e, "warning", lines))];
+  if (problems.length > MAX_SYNTAX_PROBLEMS) {
+    const more = problems.length - MAX_SYNTAX_PROBLEMS;
+    problems.splice(MAX_SYNTAX_PROBLEMS, more, { severity: "error", message: `YAML: ${more} more problems after these, most of them the parser's guesses after the first; fix the first and check again` });
+  }
 
-  // An alias becomes the node it names (as the walker took it before), once per node: a node
-  // may be named from within itself.
+  // An alias becomes the node its anchor names: the latest anchor of that name before it, as
+  // YAML says. Anchors are met in the order of the file (an alias may name an enclosing node),
+  // so one pass finds them; the yaml package's own lookup searches the whole document per alias.
+  const anchors = new Map<string, YamlNode | null>();
   const made = new Map<unknown, YamlNode>();
-  const convert = (node: unknown): YamlNode | null => {
-    const target = isAlias(node) ? node.resolve(doc) : node;
-    if (target === undefined || target === null) return null;
-    const known = made.get(target);
+  let tooDeep: Range | undefined;
+  const convert = (node: unknown, depth: number): YamlNode | null => {
+    if (isAlias(node)) return anchors.get(node.source) ?? null;
+    if (node === undefined || node === null) return null;
+    const known = made.get(node);
     if (known) return known;
-    const range = ((target as { range?: Range }).range ?? [0, 0, 0]).slice(0, 3) as Range;
-    if (isMap(target)) {
-      const map: MapNode = { kind: "map", items: [], range, flow: Boolean(target.flow) };
-      made.set(target, map);
-      for (const pair of target.items) if (isPair(pair)) map.items.push({ key: convert(pair.key), value: convert(pair.value) } satisfies PairNode);
-      return map;
+    const range = ((node as { range?: Range }).range ?? [0, 0, 0]).slice(0, 3) as Range;
+    if (depth > MAX_DEPTH) {
+      tooDeep ??= range;
+      return null;
     }
-    if (isSeq(target)) {
-      const seq: SeqNode = { kind: "seq", items: [], range, flow: Boolean(target.flow) };
-      made.set(target, seq);
-      for (const item of target.items) seq.items.push(convert(item));
-      return seq;
+    const anchor = (node as { anchor?: string }).anchor;
+    let result: YamlNode | null = null;
+    if (isMap(node)) {
+      const map: MapNode = { kind: "map", items: [], range };
+      result = map;
+      made.set(node, map);
+      if (anchor) anchors.set(anchor, map);
+      for (const pair of node.items) if (isPair(pair)) map.items.push({ key: convert(pair.key, depth + 1), value: convert(pair.value, depth + 1) });
+    } else if (isSeq(node)) {
+      const seq: SeqNode = { kind: "seq", items: [], range };
+      result = seq;
+      made.set(node, seq);
+      if (anchor) anchors.set(anchor, seq);
+      for (const item of node.items) seq.items.push(convert(item, depth + 1));
+    } else if (isScalar(node)) {
+      result = { kind: "scalar", value: node.value, range };
+      made.set(node, result);
+      if (anchor) anchors.set(anchor, result);
     }
-    if (isScalar(target)) {
-      const scalar: YamlNode = { kind: "scalar", value: target.value, range };
-      made.set(target, scalar);
-      return scalar;
-    }
-    return null;
+    return result;
   };
-  return { contents: convert(doc.contents), lines, problems, syntaxError: doc.errors.length > 0 };
+  const contents = convert(doc.contents, 0);
+  if (tooDeep) {
+    return refused(lines, TOO_DEEP, tooDeep[0]);
+  }
+  const values = expandedSize(contents);
+  if (values > MAX_VALUES) {
+    return refused(lines, `the file's aliases expand to more than ${MAX_VALUES} values, more than any configuration holds; it is not read (write the repeated parts out, or use fewer \`*\` aliases)`);
+  }
+  return { contents, lines, problems, syntaxError: doc.errors.length > 0 };
+}
+
+/**
+ * How many values the validator would meet with every alias expanded, counted without
+ * expanding: each node's count once, from its children's. A node inside itself counts once.
+ * Stops counting past MAX_VALUES.
+ */
+function expandedSize(root: YamlNode | null): number {
+  const sizes = new Map<YamlNode, number>();
+  const size = (node: YamlNode | null): number => {
+    if (node === null) return 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    sizes.set(node, 1); // while it is being counted: an alias of an enclosing node
+    let total = 1;
+    if (node.kind === "map") for (const pair of node.items) total += size(pair.key) + size(pair.value);
+    else if (node.kind === "seq") for (const item of node.items) total += size(item);
+    total = Math.min(total, MAX_VALUES + 1);
+    sizes.set(node, total);
+    return total;
+  };
+  return size(root);
 }
