@@ -17,14 +17,14 @@ export function parseListen(text: string, baseDir: string): Listen | string {
   const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d{1,5})$/.exec(text);
   if (!m) return "expected `HOST:PORT` (e.g. `127.0.0.1:2469`, `[::1]:2469`) or `unix:/path/to/socket`";
   const port = Number(m[3]);
-  if (port > 65535) return `port ${port} is out of range (0 to 65535)`;
+  if (port > 65535) return "the port is out of range (0 to 65535)";
   if (m[1] !== undefined) {
-    if (!/^[0-9a-f:.]+$/i.test(m[1]) || !m[1].includes(":")) return `\`[${m[1]}]\` is not an IPv6 address`;
+    if (!/^[0-9a-f:.]+$/i.test(m[1]) || !m[1].includes(":")) return "the host in `[...]` is not an IPv6 address";
     return { kind: "tcp", host: m[1], port };
   }
   const host = m[2]!;
   if (host === "") return "the host is missing: write `127.0.0.1:PORT` for this machine only, or `0.0.0.0:PORT` for every interface";
-  if (!HOSTNAME.test(host)) return `\`${host}\` is not a host name or IPv4 address`;
+  if (!HOSTNAME.test(host)) return "the host is not a host name or IPv4 address";
   return { kind: "tcp", host, port };
 }
 

@@ -34,14 +34,14 @@ export const SECRET_REF_KINDS = ["env", "file", "credential"] as const;
 export type Resolved = { ok: true; value: string } | { ok: false; problem: string };
 
 /**
- * Reads a secret reference. The problem it returns names the reference (a variable, a path),
- * never the content. `baseDir` anchors relative `{file:}` paths, like a relative `cache_dir`.
+ * Reads a secret reference. The problem it returns names neither the reference (a scalar of
+ * the file: its position points at it) nor the content. `baseDir` anchors relative `{file:}` paths, like a relative `cache_dir`.
  */
 export function resolveSecretRef(ref: SecretRef, env: Record<string, string | undefined>, baseDir: string): Resolved {
   if (ref.kind === "env") {
     const value = env[ref.name];
-    if (value === undefined) return { ok: false, problem: `environment variable ${ref.name} is not set` };
-    if (value === "") return { ok: false, problem: `environment variable ${ref.name} is empty` };
+    if (value === undefined) return { ok: false, problem: "the environment variable it names is not set" };
+    if (value === "") return { ok: false, problem: "the environment variable it names is empty" };
     return { ok: true, value };
   }
   let path: string;
@@ -50,10 +50,10 @@ export function resolveSecretRef(ref: SecretRef, env: Record<string, string | un
   } else {
     const dir = env.CREDENTIALS_DIRECTORY;
     if (ref.name.includes("/") || ref.name === "" || ref.name === "." || ref.name === "..") {
-      return { ok: false, problem: `credential name "${ref.name}" must be a plain file name, as in LoadCredential=${ref.name || "NAME"}:...` };
+      return { ok: false, problem: "a credential's name must be a plain file name, as in LoadCredential=NAME:..." };
     }
     if (!dir) {
-      return { ok: false, problem: `credential ${ref.name}: CREDENTIALS_DIRECTORY is not set (systemd sets it when the unit has LoadCredential=${ref.name}:...)` };
+      return { ok: false, problem: "CREDENTIALS_DIRECTORY is not set (systemd sets it when the unit has LoadCredential=NAME:...)" };
     }
     path = `${dir}/${ref.name}`;
   }
@@ -61,9 +61,9 @@ export function resolveSecretRef(ref: SecretRef, env: Record<string, string | un
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    return { ok: false, problem: `${ref.kind === "file" ? "file" : "credential"} ${path} cannot be read: ${fileProblem(error)}` };
+    return { ok: false, problem: `the ${ref.kind === "file" ? "file" : "credential"} it names cannot be read: ${fileProblem(error)}` };
   }
   const value = text.replace(/\r?\n$/, "");
-  if (value === "") return { ok: false, problem: `${ref.kind === "file" ? "file" : "credential"} ${path} is empty` };
+  if (value === "") return { ok: false, problem: `the ${ref.kind === "file" ? "file" : "credential"} it names is empty` };
   return { ok: true, value };
 }

@@ -78,8 +78,7 @@ export class Walker {
         const written = isScalar(node) ? node.value : undefined;
         const parsed = parse(written);
         if (parsed === undefined) {
-          const shown = typeof written === "string" || typeof written === "number" ? `${q(name)}: \`${written}\` is not a ${shape.type}` : `${q(name)} must be a ${shape.type}`;
-          this.error(here, `${shown}; ${shape.type === "duration" ? DURATION_HELP : SIZE_HELP}`);
+          this.error(here, `${q(name)} is not a ${shape.type}; ${shape.type === "duration" ? DURATION_HELP : SIZE_HELP}`);
           return undefined;
         }
         if (shape.min !== undefined && parsed < shape.min) {
@@ -92,7 +91,7 @@ export class Walker {
         const written = isScalar(node) ? node.value : undefined;
         if (typeof written === "string" && shape.values.includes(written)) return written;
         const options = shape.values.map((v) => `\`${v}\``).join(", ");
-        const what = typeof written === "string" ? `unknown ${name} \`${written}\`` : `${q(name)} must be one of ${options}`;
+        const what = typeof written === "string" ? `unknown ${name}` : `${q(name)} must be one of ${options}`;
         const hint = typeof written === "string" ? didYouMean(written, shape.values) : "";
         const note = shape.caseSensitive && hint ? ` (${name}s are case-sensitive, as in 1.x)` : "";
         this.error(here, `${what}${hint || `; expected one of ${options}`}${note}`);
@@ -153,7 +152,7 @@ export class Walker {
       // The URL itself is not shown: it may carry credentials or come from a secret reference.
       const url = URL.canParse(text) ? new URL(text) : undefined;
       if (!url) return "not a valid URL; write it in full, e.g. `https://api.example.com/path`";
-      if (url.protocol !== "http:" && url.protocol !== "https:") return `the scheme \`${url.protocol}\` is not supported; use \`http:\` or \`https:\``;
+      if (url.protocol !== "http:" && url.protocol !== "https:") return "the URL's scheme is not supported; use `http:` or `https:`";
       if (!url.hostname) return "the URL has no host";
     } else if (format === "listen") {
       const listen = parseListen(text, this.baseDir);
