@@ -13,6 +13,9 @@ import { formatProblem } from "./check-config";
 import { CliError, UsageError } from "./errors";
 import type { Command, Output } from "./run";
 
+/** A refused reload logs this many problems at most, in its one line. */
+const MAX_LOGGED_PROBLEMS = 20;
+
 /** A configuration problem as log fields: where it is and what it says. */
 const problemFields = (file: string, problem: Problem) => ({ file, line: problem.at?.line, column: problem.at?.column, problem: problem.message });
 
@@ -96,8 +99,11 @@ export function serveCommand(io: Output): Command {
           notifier.reloading();
           const next = loadConfig(file);
           if (!next.config) {
-            for (const problem of next.problems) log.error("reload refused: the configuration is invalid", problemFields(file, problem));
-            log.warn("reload refused; still serving the previous configuration", { file });
+            // One line for one refusal, however broken the file: its problems as check-config lists them.
+            const errors = next.problems.filter((p) => p.severity === "error").length;
+            const shown = next.problems.slice(0, MAX_LOGGED_PROBLEMS).map((p) => formatProblem(file, p));
+            if (next.problems.length > MAX_LOGGED_PROBLEMS) shown.push(`(${next.problems.length - MAX_LOGGED_PROBLEMS} more: run cachish check-config ${file})`);
+            log.error("reload refused: the configuration is invalid; still serving the previous one", { file, errors, problems: shown.join(" | ") });
             notifier.ready(status(config));
             return;
           }
