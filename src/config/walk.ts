@@ -239,7 +239,8 @@ export class Walker {
     for (const { key, pair, keyAt } of this.#pairs(node)) {
       const keyProblem = checkKey(key, shape.keyFormat);
       if (keyProblem) this.error(keyAt, keyProblem);
-      const label = shape.keyFormat === "item-path" ? `item \`${key}\`` : key;
+      // A key that is not what it should be may be anything, a misplaced token too: not named.
+      const label = keyProblem ? "this entry" : shape.keyFormat === "item-path" ? `item \`${key}\`` : key;
       const value = shape.values.type === "object" ? this.object(pair.value, shape.values, label, keyAt) : this.value(pair.value, shape.values, label);
       this.#remember(result, key, { key: keyAt, value: this.positionOf(pair.value) });
       // A key that is wrong, or whose value is, is still known to be there (as undefined):
@@ -274,7 +275,8 @@ export class Walker {
       this.#remember(record, key, { key: keyAt, value: this.positionOf(valueNode) });
       if (!field) {
         const where = name === "" ? "at the top level" : `in ${q(name)}`;
-        const message = `unknown key \`${key}\` ${where}${didYouMean(key, Object.keys(shape.fields))}`;
+        // Not named: a key that is no key of ours may be a misplaced secret (a 1.x `TOKEN: /path` line indented wrongly).
+        const message = `unknown key ${where}${didYouMean(key, Object.keys(shape.fields))}`;
         if (shape.unknown === "error") this.error(keyAt, message);
         else this.warn(keyAt, `${message} (ignored, as 1.x did)`);
         continue;
@@ -339,14 +341,15 @@ const q = (name: string) => (name.includes("`") ? name : `\`${name}\``);
 
 function checkKey(key: string, format: Extract<Shape, { type: "map" }>["keyFormat"]): string | undefined {
   if (format === "item-path") {
-    if (!key.startsWith("/")) return `item path \`${key}\` must start with \`/\``;
-    if (/[?#]/.test(key)) return `item path \`${key}\` must not hold \`?\` or \`#\`: the daemon ignores the query string and never sees a fragment`;
-    if (/[\s\x00-\x1f\x7f]/.test(key)) return `item path \`${JSON.stringify(key)}\` must not hold spaces or control characters`;
+    // The path is not quoted: a key that is not a path may be a misplaced secret.
+    if (!key.startsWith("/")) return "an item path must start with `/`";
+    if (/[?#]/.test(key)) return "an item path must not hold `?` or `#`: the daemon ignores the query string and never sees a fragment";
+    if (/[\s\x00-\x1f\x7f]/.test(key)) return "an item path must not hold spaces or control characters";
     if (RESERVED_PATHS.exact.includes(key) || key.startsWith(RESERVED_PATHS.prefix) || `${key}/` === RESERVED_PATHS.prefix) {
-      return `item path \`${key}\` is the daemon's own (\`/metrics\` and everything under \`/-/\` are reserved); choose another path`;
+      return "this item path is the daemon's own (`/metrics` and everything under `/-/` are reserved); choose another path";
     }
   } else if (format === "header-name") {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return `\`${key}\` is not a valid HTTP header name`;
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return "not a valid HTTP header name";
   }
   return undefined;
 }

@@ -18,36 +18,36 @@ describe("validation reports each problem at its line and column", () => {
   });
 
   test("an unknown key at the top level is an error, with a suggestion", () => {
-    expect(check(valid("cache-dir: /tmp")).problems).toEqual(["10:1: error: unknown key `cache-dir` at the top level; did you mean `cache_dir`?"]);
+    expect(check(valid("cache-dir: /tmp")).problems).toEqual(["10:1: error: unknown key at the top level; did you mean `cache_dir`?"]);
   });
 
   test("an unknown key at the top level without a close match", () => {
-    expect(check(valid("colour: blue")).problems).toEqual(["10:1: error: unknown key `colour` at the top level"]);
+    expect(check(valid("colour: blue")).problems).toEqual(["10:1: error: unknown key at the top level"]);
   });
 
   test("an unknown key in defaults is an error", () => {
-    expect(check(valid("defaults:", "  max_stal: 1h")).problems).toEqual(["11:3: error: unknown key `max_stal` in `defaults`; did you mean `max_stale`?"]);
+    expect(check(valid("defaults:", "  max_stal: 1h")).problems).toEqual(["11:3: error: unknown key in `defaults`; did you mean `max_stale`?"]);
   });
 
   test("an unknown key in log is an error", () => {
-    expect(check(valid("log:", "  formt: json")).problems).toEqual(["11:3: error: unknown key `formt` in `log`; did you mean `format`?"]);
+    expect(check(valid("log:", "  formt: json")).problems).toEqual(["11:3: error: unknown key in `log`; did you mean `format`?"]);
   });
 
   test("an unknown key in parameters is an error", () => {
     expect(check(yaml("items:", ...ITEM, "      feild: [a]", "auth:", ...CLIENT)).problems).toEqual([
-      "6:7: error: unknown key `feild` in the parameters of `JsonHttp`; did you mean `field`?",
+      "6:7: error: unknown key in the parameters of `JsonHttp`; did you mean `field`?",
     ]);
   });
 
   test("an unknown key in an item is a warning, as 1.x ignored it", () => {
     const { problems, config } = check(yaml("items:", ...ITEM, "    timout: 5s", "auth:", ...CLIENT));
-    expect(problems).toEqual(["6:5: warning: unknown key `timout` in item `/a`; did you mean `timeout`? (ignored, as 1.x did)"]);
+    expect(problems).toEqual(["6:5: warning: unknown key in item `/a`; did you mean `timeout`? (ignored, as 1.x did)"]);
     expect(config).toBeDefined();
   });
 
   test("an unknown key in a client is a warning", () => {
     const { problems, config } = check(valid().replace("    url: /a", "    url: /a\n    comment: the web app"));
-    expect(problems).toEqual(["10:5: warning: unknown key `comment` in `web` (ignored, as 1.x did)"]);
+    expect(problems).toEqual(["10:5: warning: unknown key in `web` (ignored, as 1.x did)"]);
     expect(config).toBeDefined();
   });
 
@@ -80,21 +80,21 @@ describe("validation reports each problem at its line and column", () => {
 
   test("an item path that does not start with /", () => {
     const { problems } = check(valid().replace("  /a:", "  a:").replace("url: /a", "url: a"));
-    expect(problems).toEqual(["2:3: error: item path `a` must start with `/`"]);
+    expect(problems).toEqual(["2:3: error: an item path must start with `/`"]);
   });
 
   test("an item path with ? or #", () => {
     expect(check(valid().replace("  /a:", "  /a?x=1:").replace("url: /a", "url: /a*")).problems).toEqual([
-      "2:3: error: item path `/a?x=1` must not hold `?` or `#`: the daemon ignores the query string and never sees a fragment",
+      "2:3: error: an item path must not hold `?` or `#`: the daemon ignores the query string and never sees a fragment",
     ]);
-    expect(check(valid().replace("  /a:", "  /a#top:").replace("url: /a", "url: /a*")).problems[0]).toStartWith("2:3: error: item path `/a#top` must not hold");
+    expect(check(valid().replace("  /a:", "  /a#top:").replace("url: /a", "url: /a*")).problems[0]).toStartWith("2:3: error: an item path must not hold");
   });
 
   test("item paths that collide with the daemon's own", () => {
     for (const path of ["/metrics", "/-/ready", "/-/anything/else"]) {
       const { problems } = check(valid().replace("  /a:", `  ${path}:`).replace("url: /a", "url: '*'"));
       expect(problems).toEqual([
-        `2:3: error: item path \`${path}\` is the daemon's own (\`/metrics\` and everything under \`/-/\` are reserved); choose another path`,
+        "2:3: error: this item path is the daemon's own (`/metrics` and everything under `/-/` are reserved); choose another path",
       ]);
     }
   });
@@ -280,7 +280,7 @@ describe("validation reports each problem at its line and column", () => {
       "  api: {token: t1, url: /x}",
     );
     expect(check(source).problems).toEqual([
-      "1:1: error: unknown key `itmes` at the top level; did you mean `items`?",
+      "1:1: error: unknown key at the top level; did you mean `items`?",
       "4:13: error: unknown module; did you mean `Heroku`? (modules are case-sensitive, as in 1.x)",
       "8:10: error: `ttl` is not a duration; write a number of seconds or a string such as `250ms`, `5s`, `10m`, `2h`, `7d`",
       "12:16: error: client `api` has the same token as client `web`; give each client its own token (1.x let the last one win, which silently locked the other out)",
