@@ -233,6 +233,40 @@ describe("stale_after, max_stale, refresh", () => {
   });
 });
 
+describe("HEAD and GET of a value answered from memory", () => {
+  /** HEAD, GET, HEAD, GET...: quickly, so that some of them fall in the same second (one kept answer). */
+  async function alternate(daemon: Daemon, body: string, cacheStatus: RegExp) {
+    for (let n = 0; n < 3; n++) {
+      for (const method of ["HEAD", "GET", "GET", "HEAD"]) {
+        const res = await daemon.fetch("/x", { method, signal: AbortSignal.timeout(2000) });
+        const seen = { method, status: res.status, length: res.headers.get("content-length"), body: await res.text() };
+        expect(seen).toEqual({ method, status: 200, length: String(body.length), body: method === "GET" ? body : "" });
+        expect(res.headers.get("cache-status")).toMatch(cacheStatus);
+      }
+    }
+  }
+
+  test("a hit within ttl: each GET gets the whole body and its Content-Length, each HEAD none", async () => {
+    upstream.on("/head-hit", { body: '{"v": "hit me"}' });
+    const daemon = await Daemon.start(config("ttl: 1h", "/head-hit"));
+    expect((await daemon.fetch("/x")).headers.get("x-cache")).toBe("miss");
+    await alternate(daemon, '{"v": "hit me"}', /^cachish; hit; ttl=\d+$/);
+    expect(upstream.requests("/head-hit").length).toBe(1);
+    await daemon.stop();
+  });
+
+  test("a stale value while the upstream fails: each GET gets the whole body and its Content-Length, each HEAD none", async () => {
+    let up = true;
+    upstream.on("/head-stale", () => (up ? Response.json({ v: "kept" }) : new Response("down", { status: 500 })));
+    const daemon = await Daemon.start(config("max_backoff: 30s", "/head-stale"));
+    await daemon.fetch("/x");
+    up = false;
+    expect((await daemon.fetch("/x", { method: "HEAD" })).headers.get("cache-status")).toBe("cachish; hit; detail=status-500");
+    await alternate(daemon, '{"v": "kept"}', /^cachish; hit; detail=(backoff|status-500)$/);
+    await daemon.stop();
+  });
+});
+
 describe("/metrics", () => {
   test("after a known sequence of requests, in Prometheus' text format", async () => {
     let up = true;
