@@ -10,7 +10,7 @@ const NOW = 1_700_000_000_000;
 const BODY = '{"v": "the value"}';
 
 /** A hit and a stale answer of one value each (the kept answer is found by the value's bytes). */
-const outcomes = (): Record<string, Outcome> => ({
+const outcomes = (): Record<"hit" | "stale", Outcome> => ({
   hit: { kind: "hit", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, ttl: 60_000 },
   stale: { kind: "stale", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, detail: "backoff", collapsed: false, ttl: 0 },
 });
