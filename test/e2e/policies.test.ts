@@ -220,6 +220,30 @@ describe("stale_after, max_stale, refresh", () => {
     await daemon.stop();
   });
 
+  test("stale_after never answers with a value older than max_stale: the client waits for the slow fetch, then 200 fresh or 503", async () => {
+    let version = 1;
+    let mode: "fast" | "slow" | "slow-fail" = "fast";
+    upstream.on("/aged", async () => {
+      if (mode !== "fast") await Bun.sleep(700);
+      return mode === "slow-fail" ? new Response("down", { status: 500 }) : Response.json({ version });
+    });
+    const daemon = await Daemon.start(config("stale_after: 100ms\nmax_stale: 1s\nmax_backoff: 0s\ntimeout: 5s", "/aged"));
+    await daemon.fetch("/x");
+    await Bun.sleep(1100); // the stored value is now older than max_stale
+    mode = "slow";
+    version = 2;
+    const fresh = await timed(daemon);
+    expect({ status: fresh.res.status, cache: fresh.res.headers.get("x-cache"), body: fresh.body }).toEqual({ status: 200, cache: "miss", body: '{"version": 2}' });
+    // It waited for the upstream's 700 ms, not stale_after's 100.
+    expect(fresh.ms).toBeGreaterThan(600);
+    await Bun.sleep(1100);
+    mode = "slow-fail";
+    const failed = await timed(daemon);
+    expect({ status: failed.res.status, cache: failed.res.headers.get("x-cache"), body: failed.body }).toEqual({ status: 503, cache: "miss", body: "Upstream failure" });
+    expect(failed.ms).toBeGreaterThan(600);
+    await daemon.stop();
+  });
+
   test("refresh fetches at start and at its interval, so a client finds a recent value", async () => {
     upstream.on("/refresh", { body: '{"r": 1}' });
     const daemon = await Daemon.start(config("refresh: 1s\nttl: 10s", "/refresh"));
