@@ -220,6 +220,30 @@ describe("stale_after, max_stale, refresh", () => {
     await daemon.stop();
   });
 
+  test("stale_after never answers with a value older than max_stale: the client waits for the slow fetch, then 200 fresh or 503", async () => {
+    let version = 1;
+    let mode: "fast" | "slow" | "slow-fail" = "fast";
+    upstream.on("/aged", async () => {
+      if (mode !== "fast") await Bun.sleep(700);
+      return mode === "slow-fail" ? new Response("down", { status: 500 }) : Response.json({ version });
+    });
+    const daemon = await Daemon.start(config("stale_after: 100ms\nmax_stale: 1s\nmax_backoff: 0s\ntimeout: 5s", "/aged"));
+    await daemon.fetch("/x");
+    await Bun.sleep(1100); // the stored value is now older than max_stale
+    mode = "slow";
+    version = 2;
+    const fresh = await timed(daemon);
+    expect({ status: fresh.res.status, cache: fresh.res.headers.get("x-cache"), body: fresh.body }).toEqual({ status: 200, cache: "miss", body: '{"version": 2}' });
+    // It waited for the upstream's 700 ms, not stale_after's 100.
+    expect(fresh.ms).toBeGreaterThan(600);
+    await Bun.sleep(1100);
+    mode = "slow-fail";
+    const failed = await timed(daemon);
+    expect({ status: failed.res.status, cache: failed.res.headers.get("x-cache"), body: failed.body }).toEqual({ status: 503, cache: "miss", body: "Upstream failure" });
+    expect(failed.ms).toBeGreaterThan(600);
+    await daemon.stop();
+  });
+
   test("refresh fetches at start and at its interval, so a client finds a recent value", async () => {
     upstream.on("/refresh", { body: '{"r": 1}' });
     const daemon = await Daemon.start(config("refresh: 1s\nttl: 10s", "/refresh"));
@@ -229,6 +253,40 @@ describe("stale_after, max_stale, refresh", () => {
     expect(res.headers.get("x-cache")).toBe("hit");
     await Bun.sleep(1500);
     expect(upstream.requests("/refresh").length).toBe(2);
+    await daemon.stop();
+  });
+});
+
+describe("HEAD and GET of a value answered from memory", () => {
+  /** HEAD, GET, HEAD, GET...: quickly, so that some of them fall in the same second (one kept answer). */
+  async function alternate(daemon: Daemon, body: string, cacheStatus: RegExp) {
+    for (let n = 0; n < 3; n++) {
+      for (const method of ["HEAD", "GET", "GET", "HEAD"]) {
+        const res = await daemon.fetch("/x", { method, signal: AbortSignal.timeout(2000) });
+        const seen = { method, status: res.status, length: res.headers.get("content-length"), body: await res.text() };
+        expect(seen).toEqual({ method, status: 200, length: String(body.length), body: method === "GET" ? body : "" });
+        expect(res.headers.get("cache-status")).toMatch(cacheStatus);
+      }
+    }
+  }
+
+  test("a hit within ttl: each GET gets the whole body and its Content-Length, each HEAD none", async () => {
+    upstream.on("/head-hit", { body: '{"v": "hit me"}' });
+    const daemon = await Daemon.start(config("ttl: 1h", "/head-hit"));
+    expect((await daemon.fetch("/x")).headers.get("x-cache")).toBe("miss");
+    await alternate(daemon, '{"v": "hit me"}', /^cachish; hit; ttl=\d+$/);
+    expect(upstream.requests("/head-hit").length).toBe(1);
+    await daemon.stop();
+  });
+
+  test("a stale value while the upstream fails: each GET gets the whole body and its Content-Length, each HEAD none", async () => {
+    let up = true;
+    upstream.on("/head-stale", () => (up ? Response.json({ v: "kept" }) : new Response("down", { status: 500 })));
+    const daemon = await Daemon.start(config("max_backoff: 30s", "/head-stale"));
+    await daemon.fetch("/x");
+    up = false;
+    expect((await daemon.fetch("/x", { method: "HEAD" })).headers.get("cache-status")).toBe("cachish; hit; detail=status-500");
+    await alternate(daemon, '{"v": "kept"}', /^cachish; hit; detail=(backoff|status-500)$/);
     await daemon.stop();
   });
 });

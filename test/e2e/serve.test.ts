@@ -440,6 +440,45 @@ describe("failures, and the store that never loses a value", () => {
     upstream.json("/value", { greeting: "hello", n: 1 });
   });
 
+  for (const format of ["logfmt", "json"]) {
+    test(`${format}: two clients reading one item by turns, hits and stale answers, each line names its own client and scheme`, async () => {
+      const READERS = { alice: "alice-Tt6y8Uu", bob: "bob-Ii9o0Pp" };
+      let up = true;
+      upstream.on("/turns-stale", () => (up ? Response.json({ s: 1 }) : new Response("down", { status: 500 })));
+      upstream.json("/turns-hit", { h: 1 });
+      const items = [
+        `  /turns-hit: {module: JsonHttp, ttl: 1h, parameters: {url: "${upstream.url}/turns-hit"}}`,
+        `  /turns-stale: {module: JsonHttp, max_backoff: 1h, parameters: {url: "${upstream.url}/turns-stale"}}`,
+      ].join("\n");
+      const clients = [`  alice: {token: ${READERS.alice}, url: "/turns-*"}`, `  bob: {token: ${READERS.bob}, url: "/turns-*"}`, `log: {format: ${format}}`].join("\n");
+      const daemon = await Daemon.start(config(clients, items));
+      // The first answer of each item is fetched; then hits (ttl) and stale answers (backoff) from memory.
+      for (const path of ["/turns-hit", "/turns-stale"]) expect((await daemon.fetch(path, { token: READERS.alice })).status).toBe(200);
+      up = false;
+      expect((await daemon.fetch("/turns-stale", { token: READERS.alice })).headers.get("cache-status")).toBe("cachish; hit; detail=status-500");
+      const turns = [
+        ["alice", "bearer"],
+        ["bob", "basic"],
+        ["alice", "basic"],
+        ["bob", "bearer"],
+        ["bob", "bearer"],
+        ["alice", "bearer"],
+      ] as const;
+      const expected: { path: string; client: string; auth: string; cache: string }[] = [];
+      for (const path of ["/turns-hit", "/turns-stale"]) {
+        for (const [client, auth] of turns) {
+          const headers = { Authorization: auth === "bearer" ? `Bearer ${READERS[client]}` : basic(READERS[client]) };
+          expect((await daemon.fetch(path, { headers })).status).toBe(200);
+          expected.push({ path, client, auth, cache: path === "/turns-hit" ? "hit" : "stale" });
+        }
+      }
+      await daemon.stop();
+      if (format === "json") expect(daemon.lines.filter((l) => l.includes("request")).every((l) => l.startsWith("{"))).toBe(true);
+      const lines = daemon.logs("request").slice(3).map(({ path, client, auth, cache }) => ({ path, client, auth, cache }));
+      expect(lines).toEqual(expected);
+    });
+  }
+
   test("log.format json writes JSON lines", async () => {
     const daemon = await Daemon.start(config("log: {format: json}"));
     const ready = JSON.parse(daemon.lines.find((l) => l.includes('"msg":"ready"'))!);

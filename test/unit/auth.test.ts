@@ -31,6 +31,34 @@ describe("authenticate", () => {
     expect(result.ok && result.client.name).toBe("api");
   });
 
+  test("token_sha256: a digest that differs from the token's in any one byte, first, middle or last, is refused", () => {
+    // No token is known whose digest shares half of another's, but with token_sha256 the
+    // configuration chooses the digest: each client below holds the real digest of
+    // `tok-near` with one byte changed, so only a comparison of all 32 bytes refuses them all.
+    const real = new Bun.CryptoHasher("sha256").update("tok-near").digest();
+    const near = Array.from({ length: 32 }, (_, i) => {
+      const digest = Buffer.from(real);
+      digest[i] = digest[i]! ^ 0x01;
+      return `  near-${i}: {token_sha256: ${digest.toString("hex")}, url: /a}`;
+    });
+    const { config: nearConfig, problems } = check(yaml("items:", "  /a: {module: JsonHttp, parameters: {url: 'http://x/a'}}", "  /b: {module: JsonHttp, parameters: {url: 'http://x/b'}}", "auth:", ...near, `  exact: {token_sha256: ${real.toString("hex")}, url: /b}`));
+    expect(problems).toEqual([]);
+    const byName = new Map(nearConfig!.clients.map((c) => [c.name, c]));
+    const accepted = [];
+    for (let i = 0; i < 32; i++) {
+      for (const header of ["Bearer tok-near", basic("tok-near:pw")]) {
+        const result = authenticate(header, "/a", [byName.get(`near-${i}`)!]);
+        if (result.ok || result.status !== 403) accepted.push({ byte: i, header: header.slice(0, 6), status: result.ok ? 200 : result.status });
+      }
+    }
+    expect(accepted).toEqual([]);
+    // All of them at once, and the right digest (whose globs miss /a) among them: still 403.
+    expect(authenticate("Bearer tok-near", "/a", nearConfig!.clients)).toMatchObject({ ok: false, status: 403 });
+    // The exact digest is accepted, so the refusals above are the digest's doing.
+    const exact = authenticate("Bearer tok-near", "/b", nearConfig!.clients);
+    expect(exact.ok && exact.client.name).toBe("exact");
+  });
+
   test("401, 400 and 403 as SPEC 5.1 orders them", () => {
     const status = (header: string | null, path = "/a") => {
       const r = authenticate(header, path, clients);

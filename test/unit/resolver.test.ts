@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { UpstreamFailure } from "../../src/backends/failure";
 import type { Item } from "../../src/config/types";
 import { createLogger } from "../../src/log";
-import { type Fetcher, Resolver } from "../../src/resolver";
+import { type Fetcher, type Outcome, Resolver } from "../../src/resolver";
 import { SqliteStore } from "../../src/store/sqlite";
 import { Metrics } from "../../src/metrics";
 import { FakeClock, settle } from "../support/clock";
@@ -281,6 +281,80 @@ describe("stale_after, deadlines and coalescing", () => {
     await clock.advance(2000);
     expect(answered).toBeUndefined();
     calls[0]!.resolve(bytes("1"));
+    await pending;
+    expect(answered).toMatchObject({ kind: "fresh" });
+  });
+
+  test("stale_after never answers with a value older than max_stale: the request waits for the fetch, then fresh or unavailable", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", stale_after: 500ms, max_stale: 10s, max_backoff: 0s, timeout: 30s", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes('"old"'));
+    await first;
+    for (const ending of ["succeeds", "fails"] as const) {
+      clock.t += 10_001; // the stored value is now older than max_stale
+      let answered: Outcome | undefined;
+      const pending = resolver.resolve("/a").then((o) => (answered = o));
+      await clock.advance(2000); // well past stale_after
+      expect(answered).toBeUndefined();
+      const call = calls.at(-1)!;
+      if (ending === "succeeds") call.resolve(bytes('"new"'));
+      else call.reject(down());
+      await pending;
+      if (ending === "succeeds") {
+        expect(answered).toMatchObject({ kind: "fresh" });
+        expect(answered?.kind === "fresh" && text(answered.value)).toBe('"new"');
+      } else {
+        expect(answered).toMatchObject({ kind: "unavailable", detail: "connect" });
+      }
+    }
+    expect(calls.length).toBe(3);
+  });
+
+  test("stale_after: 0s never answers with a value older than max_stale: no peek, the request waits for the fetch", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", stale_after: 0s, max_stale: 10s, max_backoff: 0s, timeout: 30s", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes('"old"'));
+    await first;
+    for (const ending of ["succeeds", "fails"] as const) {
+      clock.t += 10_001;
+      expect(resolver.peek("/a")).toBeUndefined();
+      let answered: Outcome | undefined;
+      const pending = resolver.resolve("/a").then((o) => (answered = o));
+      await clock.advance(2000);
+      expect(answered).toBeUndefined();
+      const call = calls.at(-1)!;
+      if (ending === "succeeds") call.resolve(bytes('"new"'));
+      else call.reject(down());
+      await pending;
+      expect(answered).toMatchObject(ending === "succeeds" ? { kind: "fresh" } : { kind: "unavailable", detail: "connect" });
+    }
+  });
+
+  test("in a backoff window, a value older than max_stale is not answered: unavailable, and after the window the request waits for the retry", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", max_stale: 10s, max_backoff: 1h, timeout: 30s", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes('"old"'));
+    await first;
+    clock.t += 10_001;
+    const failing = resolver.resolve("/a");
+    calls[1]!.reject(down());
+    expect(await failing).toMatchObject({ kind: "unavailable", detail: "connect", retryAfter: 1 });
+    // In the window: at once, and without the too old value.
+    expect(resolver.peek("/a")).toMatchObject({ kind: "unavailable", detail: "backoff", retryAfter: 1 });
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "unavailable", detail: "backoff" });
+    expect(calls.length).toBe(2);
+    // After it: no answer from the store; the request waits for the retry.
+    await clock.advance(1000);
+    expect(resolver.peek("/a")).toBeUndefined();
+    let answered: Outcome | undefined;
+    const pending = resolver.resolve("/a").then((o) => (answered = o));
+    await clock.advance(500);
+    expect(answered).toBeUndefined();
+    expect(calls.length).toBe(3);
+    calls[2]!.resolve(bytes('"new"'));
     await pending;
     expect(answered).toMatchObject({ kind: "fresh" });
   });

@@ -1,0 +1,46 @@
+/**
+ * Outcomes as HTTP answers (src/http/answer.ts) in-process. An answer from memory is kept per
+ * value and cloned for the next request answered alike: a HEAD and a GET are not alike.
+ */
+import { describe, expect, test } from "bun:test";
+import { answer } from "../../src/http/answer";
+import type { Outcome } from "../../src/resolver";
+
+const NOW = 1_700_000_000_000;
+const BODY = '{"v": "the value"}';
+
+/** A hit and a stale answer of one value each (the kept answer is found by the value's bytes). */
+const outcomes = (): Record<"hit" | "stale", Outcome> => ({
+  hit: { kind: "hit", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, ttl: 60_000 },
+  stale: { kind: "stale", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, detail: "backoff", collapsed: false, ttl: 0 },
+});
+
+async function seen(response: Response) {
+  return { status: response.status, length: response.headers.get("content-length"), age: response.headers.get("age"), body: await response.text() };
+}
+
+describe("answers from memory, kept and cloned", () => {
+  for (const kind of ["hit", "stale"] as const) {
+    test(`${kind}: a HEAD, then GETs of the same value in the same second, get the whole body`, async () => {
+      const outcome = outcomes()[kind];
+      const head = await seen(answer(outcome, NOW, true));
+      expect(head).toEqual({ status: 200, length: String(BODY.length), age: "1", body: "" });
+      for (let n = 0; n < 2; n++) {
+        const get = answer(outcome, NOW, false);
+        expect((await seen(get)).body).toBe(BODY);
+        // No Content-Length of a bodiless answer may stand beside the body.
+        expect([null, String(BODY.length)]).toContain(get.headers.get("content-length"));
+      }
+    });
+
+    test(`${kind}: a GET, then HEADs of the same value in the same second, get no body`, async () => {
+      const outcome = outcomes()[kind];
+      expect((await seen(answer(outcome, NOW, false))).body).toBe(BODY);
+      for (let n = 0; n < 2; n++) {
+        const head = answer(outcome, NOW, true);
+        expect(head.body).toBeNull();
+        expect(await seen(head)).toEqual({ status: 200, length: String(BODY.length), age: "1", body: "" });
+      }
+    });
+  }
+});
