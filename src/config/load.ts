@@ -100,12 +100,13 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
   const owners = new Map<string, string>();
   const authMap = (top.auth as Map<string, Record<string, unknown> | undefined> | undefined) ?? new Map();
   for (const [name, raw] of authMap) {
-    if (!raw || !raw.url) continue;
-    const patterns = raw.url as string[];
-    const globs = patterns.map(compileGlob);
+    // A glob that failed its check is undefined in the list; its problem is reported already.
+    const patterns = raw?.url as (string | undefined)[] | undefined;
+    if (!raw || !patterns || patterns.some((p) => typeof p !== "string")) continue;
+    const globs = (patterns as string[]).map(compileGlob);
     globs.forEach((glob, index) => {
       if (![...itemsMap.keys()].some((path) => globMatches(glob, path))) {
-        w.warn(w.at(patterns, index), `the glob \`${glob.pattern}\` of client \`${name}\` matches no item`);
+        w.warn(w.at(patterns, index), `this glob of client \`${name}\` matches no item`);
       }
     });
     const digest = raw.token ? sha256((raw.token as Secret).reveal()) : raw.token_sha256 ? Buffer.from(raw.token_sha256 as string, "hex") : undefined;

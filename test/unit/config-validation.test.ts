@@ -205,9 +205,13 @@ describe("validation reports each problem at its line and column", () => {
     expect(check(valid("cache_dir: {env: DIR}")).problems).toEqual(["10:12: error: `cache_dir` must be a string, found a mapping"]);
   });
 
+  test("a list of globs with one that is not a string: its problem, no crash (a fuzzer found it)", () => {
+    expect(check(valid().replace("    url: /a", "    url: [/a, [/b]]")).problems).toEqual(["9:15: error: `url` must be a string, found a list"]);
+  });
+
   test("a glob that matches no item is a warning", () => {
     const { problems, config } = check(valid().replace("    url: /a", "    url: [/a, /b*]"));
-    expect(problems).toEqual(["9:15: warning: the glob `/b*` of client `web` matches no item"]);
+    expect(problems).toEqual(["9:15: warning: this glob of client `web` matches no item"]);
     expect(config).toBeDefined();
   });
 
