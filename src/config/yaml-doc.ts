@@ -11,7 +11,7 @@
  *   through aliases, to more values than any configuration holds. A reload with such a file
  *   then costs the running daemon no stall.
  */
-import { type ErrorCode, isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
+import { CST, type ErrorCode, isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
 import { Lines, type MapNode, type Parsed, type Range, type SeqNode, type YamlNode } from "./nodes";
 import type { Problem } from "./walk";
 
@@ -100,6 +100,8 @@ const TOO_DEEP = `YAML: mappings and lists nested more than ${MAX_DEPTH} deep; t
  * lexer: its tokens tell brackets from text inside quotes. It stops there, so a file of
  * thousands of `[` costs a few tokens, not the parser's seconds.
  */
+const LEXER_MARKERS = new Set([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
+
 function tooDeepFlow(source: string): number | undefined {
   let depth = 0;
   let offset = 0;
@@ -107,7 +109,8 @@ function tooDeepFlow(source: string): number | undefined {
     if (token === "[" || token === "{") depth++;
     else if (token === "]" || token === "}") depth = Math.max(0, depth - 1);
     if (depth > MAX_DEPTH) return offset;
-    offset += token.length;
+    // The lexer also yields markers of its own (a document's start, a scalar's), not in the source.
+    if (!LEXER_MARKERS.has(token)) offset += token.length;
   }
   return undefined;
 }

@@ -601,6 +601,35 @@ describe("routing and the log under pressure", () => {
     await daemon.stop();
   });
 
+  test("a reload with a file too costly to read is refused in one line, and /-/healthy never waits on it", async () => {
+    const daemon = await Daemon.start(config());
+    // Observed before with 5,000 [: 6 s of a stalled /-/healthy and 5,002 log lines.
+    writeFileSync(join(daemon.dir, "cachish.yml"), `items: &a\n  /x: *a\nk: ${"[".repeat(200_000)}\n`);
+    let slowest = 0;
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        const started = performance.now();
+        expect((await daemon.fetch("/-/healthy")).status).toBe(200);
+        slowest = Math.max(slowest, performance.now() - started);
+        await Bun.sleep(5);
+      }
+    })();
+    await Bun.sleep(50);
+    daemon.process.kill("SIGHUP");
+    const refused = await daemon.waitForLog("reload refused: the configuration is invalid; still serving the previous one");
+    await Bun.sleep(50);
+    polling = false;
+    await poll;
+    expect(refused).toMatchObject({ level: "error", errors: "1" });
+    expect(refused.problems).toEndWith(":3:68: error: YAML: mappings and lists nested more than 64 deep; the file is not read further");
+    expect(daemon.lines.filter((line) => line.includes("level=error"))).toHaveLength(1);
+    // A wide margin: the refusal takes a few ms; the old reading took seconds.
+    expect(slowest).toBeLessThan(500);
+    expect((await daemon.fetch("/value", { token: TOKENS.web })).status).toBe(200);
+    await daemon.stop();
+  });
+
   // The log goes to a file with write(2), anywhere else through Bun's writer: both fail alike.
   test.each([
     ["a full disk (/dev/full)", () => Bun.file("/dev/full")],
