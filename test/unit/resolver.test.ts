@@ -6,8 +6,9 @@ import { describe, expect, test } from "bun:test";
 import { UpstreamFailure } from "../../src/backends/failure";
 import type { Item } from "../../src/config/types";
 import { createLogger } from "../../src/log";
-import { type Fetcher, Resolver } from "../../src/resolver";
+import { type Fetcher, type Outcome, Resolver } from "../../src/resolver";
 import { SqliteStore } from "../../src/store/sqlite";
+import type { Store } from "../../src/store/store";
 import { Metrics } from "../../src/metrics";
 import { FakeClock, settle } from "../support/clock";
 import { check, yaml } from "../support/config";
@@ -16,7 +17,8 @@ import { tempDir } from "../support/temp";
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const bytes = (s: string) => new TextEncoder().encode(s);
 
-function setup(policy = "", fetcher: Fetcher) {
+/** `wrap`: what the resolver gets instead of the real store, built around it (a slow one, a failing one). */
+function setup(policy = "", fetcher: Fetcher, wrap: (store: SqliteStore) => Store = (store) => store) {
   const { config } = check(yaml("items:", `  /a: {module: JsonHttp, disable_auth: true, parameters: {url: 'http://x/a'}${policy}}`));
   const written: string[] = [];
   const log = createLogger({ format: "logfmt", level: "debug" }, (text) => written.push(...text.trimEnd().split("\n")));
@@ -25,7 +27,7 @@ function setup(policy = "", fetcher: Fetcher) {
   const store = SqliteStore.open(tempDir(), log);
   const clock = new FakeClock();
   const metrics = new Metrics();
-  const resolver = new Resolver({ items: config!.items, store, log, clock, fetcher, metrics });
+  const resolver = new Resolver({ items: config!.items, store: wrap(store), log, clock, fetcher, metrics });
   return { resolver, store, clock, lines, metrics };
 }
 
@@ -36,6 +38,31 @@ describe("the resolver", () => {
     expect(outcome).toMatchObject({ kind: "fresh", collapsed: false, replaced: false });
     expect(text((await store.get("/a"))!.value)).toBe('{"v": 1}');
     expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", replaced: true });
+  });
+
+  test("resolve() returns a fetched value only once the store has written it", async () => {
+    let release = () => {};
+    let written = false;
+    const { resolver } = setup("", async () => bytes('{"v": 1}'), (store) => ({
+      all: () => store.all(),
+      get: (path) => store.get(path),
+      close: () => store.close(),
+      // A store slow to write: the write completes when the test says so.
+      async put(path, stored) {
+        await new Promise<void>((resolve) => (release = resolve));
+        await store.put(path, stored);
+        written = true;
+      },
+    }));
+    let outcome: Outcome | undefined;
+    const pending = resolver.resolve("/a").then((o) => (outcome = o));
+    await settle();
+    await Bun.sleep(20);
+    expect(outcome).toBeUndefined();
+    release();
+    await pending;
+    expect(written).toBe(true);
+    expect(outcome).toMatchObject({ kind: "fresh" });
   });
 
   test("a failure with a stored value: stale, with the failure; without: unavailable", async () => {
