@@ -514,6 +514,38 @@ describe("lifecycle", () => {
     }
   });
 
+  test("a store write that fails: the value is answered, without `stored` in Cache-Status, and logged", async () => {
+    upstream.json("/value", { v: "written" });
+    const dir = tempDir();
+    const daemon = await Daemon.start(config(), { dir });
+    const first = await daemon.fetch("/value", { token: TOKENS.web });
+    expect(first.headers.get("cache-status")).toBe("cachish; fwd=miss; fwd-status=200; stored");
+    // A commit goes to the WAL first: an immutable WAL makes the next write fail (EPERM).
+    const wal = join(dir, "store/cachish.sqlite-wal");
+    if (!immutable(wal, true)) {
+      console.warn("skipped: chattr +i is not allowed here");
+      await daemon.stop();
+      return;
+    }
+    try {
+      upstream.json("/value", { v: "not written" });
+      const res = await daemon.fetch("/value", { token: TOKENS.web });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('{"v": "not written"}');
+      expect(res.headers.get("x-cache")).toBe("miss");
+      expect(res.headers.get("cache-status")).toBe("cachish; fwd=stale; fwd-status=200");
+    } finally {
+      immutable(wal, false);
+    }
+    const error = (await daemon.waitForLog("could not write a fetched value to the store"));
+    expect([error.level, error.item]).toEqual(["error", "/value"]);
+    // Writable again: the next value is written, and says so.
+    upstream.json("/value", { v: "written again" });
+    expect((await daemon.fetch("/value", { token: TOKENS.web })).headers.get("cache-status")).toBe("cachish; fwd=stale; fwd-status=200; stored");
+    await daemon.stop();
+    upstream.json("/value", { greeting: "hello", n: 1 });
+  });
+
   test("an address in use: exit 1", async () => {
     const first = await Daemon.start(config());
     const second = await Daemon.start(config().replace("listen: 127.0.0.1:0", `listen: ${first.address}`));

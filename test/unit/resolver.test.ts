@@ -35,7 +35,7 @@ describe("the resolver", () => {
   test("a fetch: fresh, written to the store before it is returned", async () => {
     const { resolver, store } = setup("", async () => bytes('{"v": 1}'));
     const outcome = await resolver.resolve("/a");
-    expect(outcome).toMatchObject({ kind: "fresh", collapsed: false, replaced: false });
+    expect(outcome).toMatchObject({ kind: "fresh", collapsed: false, replaced: false, stored: true });
     expect(text((await store.get("/a"))!.value)).toBe('{"v": 1}');
     expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", replaced: true });
   });
@@ -62,7 +62,21 @@ describe("the resolver", () => {
     release();
     await pending;
     expect(written).toBe(true);
-    expect(outcome).toMatchObject({ kind: "fresh" });
+    expect(outcome).toMatchObject({ kind: "fresh", stored: true });
+  });
+
+  test("a store write that fails: the value is answered all the same, not marked stored, and logged", async () => {
+    const { resolver, lines } = setup("", async () => bytes('{"v": 1}'), (store) => ({
+      all: () => store.all(),
+      get: (path) => store.get(path),
+      close: () => store.close(),
+      put: async () => {
+        throw new Error("disk I/O error");
+      },
+    }));
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", stored: false });
+    expect(text(resolver.stored("/a")!.value)).toBe('{"v": 1}');
+    expect(lines.filter((l) => l.includes('msg="could not write a fetched value to the store"'))).toHaveLength(1);
   });
 
   test("a failure with a stored value: stale, with the failure; without: unavailable", async () => {
