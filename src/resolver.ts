@@ -116,21 +116,25 @@ export class Resolver {
     for (const path of this.#items.keys()) this.#states.set(path, { failures: 0, retryAt: 0 });
   }
 
-  /** Reads every stored value of a configured item into memory; a corrupt one is logged and left out. */
+  /**
+   * Takes the stored value of each configured item into memory. The store has already left
+   * out what is corrupt (its digests), and 1.x files were parsed when imported: nothing here is
+   * parsed again, which cost seconds at each start for a few MB.
+   */
   load(stored: ReadonlyMap<string, Stored>): void {
     for (const [path, value] of stored) {
       const state = this.#states.get(path);
-      if (state && this.#sound(path, value)) state.stored = value;
+      if (state) state.stored = value;
     }
   }
 
-  /** Whether a value read from the store is JSON; a corrupt one is logged. */
+  /** Whether a value from outside (the fleet) is JSON; one that is not is logged. */
   #sound(path: string, stored: Stored): boolean {
     try {
       parseJson(new TextDecoder("utf-8", { fatal: true }).decode(stored.value));
       return true;
     } catch {
-      this.#log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: path });
+      this.#log.error("a value of the shared store is not JSON; it is ignored", { item: path });
       return false;
     }
   }
@@ -248,7 +252,7 @@ export class Resolver {
       }
       const state: State = { failures: 0, retryAt: 0 };
       const stored = await this.#store.get(path);
-      if (stored && this.#sound(path, stored)) state.stored = stored;
+      if (stored) state.stored = stored;
       states.set(path, state);
     }
     this.#items = items;

@@ -3,6 +3,10 @@
  * so that a value is on disk when put() returns (it is answered only then) and a crash or a
  * power cut in the middle of a write leaves the previous value in place. The folder is 0700
  * and the database files 0600, the WAL and SHM files included.
+ *
+ * Each value has the SHA-256 of its bytes beside it (schema 2): a value read back whose digest
+ * does not match is corrupt, logged and left out. Hashing is linear and fast; parsing every
+ * stored value as JSON at each start was neither (seconds for a few MB).
  */
 import { Database } from "bun:sqlite";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
@@ -10,18 +14,25 @@ import { join } from "node:path";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
 import { fileProblem } from "../files";
+import { parseJson } from "../json";
 import { type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
 
 /** The database file of a `cache_dir`. */
 export const storeFile = (dir: string) => join(dir, STORE_FILE);
-const SCHEMA_VERSION = 1;
+/** 1: path, value, fetched_at. 2: and sha256, the digest of the value's bytes. */
+const SCHEMA_VERSION = 2;
+
+type Row = { path: string; value: Uint8Array; fetched_at: number; sha256: Uint8Array | null };
+
+const digest = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest();
 
 export class SqliteStore implements Store {
   private constructor(
     private readonly db: Database,
     readonly file: string,
+    private readonly log: Logger,
   ) {}
 
   /**
@@ -35,7 +46,7 @@ export class SqliteStore implements Store {
     // Everything the store creates (the database, its -wal and -shm) is for this user only.
     process.umask(0o077);
     try {
-      return new SqliteStore(openDatabase(file), file);
+      return new SqliteStore(openDatabase(file, log), file, log);
     } catch (error) {
       if (error instanceof StoreError) throw error;
       if (!isCorruption(error)) throw new StoreError(`cannot open the store ${file}: ${describeError(error)}`);
@@ -45,28 +56,40 @@ export class SqliteStore implements Store {
       }
       log.error("store corrupt: moved aside, starting with an empty store", { store: file, moved_to: aside, cause: describeError(error) });
       try {
-        return new SqliteStore(openDatabase(file), file);
+        return new SqliteStore(openDatabase(file, log), file, log);
       } catch (again) {
         throw new StoreError(`cannot create the store ${file}: ${describeError(again)}`);
       }
     }
   }
 
+  /** Every sound stored value; a corrupt one is logged and left out. */
   async all(): Promise<Map<string, Stored>> {
-    const rows = this.db.query<{ path: string; value: Uint8Array; fetched_at: number }, []>("SELECT path, value, fetched_at FROM item_values").all();
-    return new Map(rows.map((row) => [row.path, { value: new Uint8Array(row.value), fetchedAt: row.fetched_at }]));
+    const all = new Map<string, Stored>();
+    for (const row of this.db.query<Row, []>("SELECT path, value, fetched_at, sha256 FROM item_values").iterate()) {
+      const stored = this.#sound(row);
+      if (stored) all.set(row.path, stored);
+    }
+    return all;
   }
 
+  /** The sound stored value of `path`; a corrupt one is logged and left out. */
   async get(path: string): Promise<Stored | undefined> {
-    const row = this.db.query<{ value: Uint8Array; fetched_at: number }, [string]>("SELECT value, fetched_at FROM item_values WHERE path = ?").get(path);
-    return row ? { value: new Uint8Array(row.value), fetchedAt: row.fetched_at } : undefined;
+    const row = this.db.query<Row, [string]>("SELECT path, value, fetched_at, sha256 FROM item_values WHERE path = ?").get(path);
+    return row ? this.#sound(row) : undefined;
   }
 
   async put(path: string, stored: Stored): Promise<void> {
-    // One statement is one transaction: the old row stays until the new one is committed.
-    this.db
-      .query("INSERT INTO item_values (path, value, fetched_at) VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at")
-      .run(path, stored.value, stored.fetchedAt);
+    write(this.db, path, stored);
+  }
+
+  #sound(row: Row): Stored | undefined {
+    // A missing digest is corruption too: a row written around cachish, or one of schema 1 that was not JSON.
+    if (row.sha256 === null || !digest(row.value).equals(row.sha256)) {
+      this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: row.path, store: this.file });
+      return undefined;
+    }
+    return { value: row.value, fetchedAt: row.fetched_at };
   }
 
   async close(): Promise<void> {
@@ -74,7 +97,40 @@ export class SqliteStore implements Store {
   }
 }
 
-function openDatabase(file: string): Database {
+/** One statement is one transaction: the old row stays until the new one is committed. */
+function write(db: Database, path: string, stored: Stored): void {
+  db.query(
+    "INSERT INTO item_values (path, value, fetched_at, sha256) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at, sha256 = excluded.sha256",
+  ).run(path, stored.value, stored.fetchedAt, digest(stored.value));
+}
+
+/**
+ * Schema 1 to 2: each value is checked once, the way every start used to check it (is it
+ * JSON?), and a sound one gets its digest. One that is not keeps none, and is corrupt at load.
+ */
+function addDigests(db: Database, file: string, log: Logger): void {
+  db.run("ALTER TABLE item_values ADD COLUMN sha256 BLOB");
+  const paths = db.query<{ path: string }, []>("SELECT path FROM item_values").all();
+  const read = db.query<{ value: Uint8Array }, [string]>("SELECT value FROM item_values WHERE path = ?");
+  const update = db.query<never, [Uint8Array, string]>("UPDATE item_values SET sha256 = ? WHERE path = ?");
+  // One value at a time: the migration costs the largest value in memory, not all of them.
+  for (const { path } of paths) {
+    const { value } = read.get(path)!;
+    if (isJson(value)) update.run(digest(value), path);
+  }
+  log.info("store upgraded: a digest beside each value, so that a start checks values without parsing them", { store: file, values: paths.length, schema: SCHEMA_VERSION });
+}
+
+function isJson(bytes: Uint8Array): boolean {
+  try {
+    parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function openDatabase(file: string, log: Logger): Database {
   const created = !existsSync(file);
   const db = new Database(file, { create: true, strict: true });
   try {
@@ -99,7 +155,8 @@ function openDatabase(file: string): Database {
       }
     } else {
       db.transaction(() => {
-        db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL)");
+        if (version === 1) addDigests(db, file, log);
+        else db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL, sha256 BLOB)");
         db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     }

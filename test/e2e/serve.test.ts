@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { Database } from "bun:sqlite";
 import { BINARY, cachish } from "../support/cli";
 import { Daemon } from "../support/daemon";
 import { tempDir } from "../support/temp";
@@ -413,6 +414,39 @@ describe("failures, and the store that never loses a value", () => {
     expect(readdirSync(join(dir, "store")).some((f) => /^cachish\.sqlite\.corrupt-/.test(f))).toBe(true);
     expect((await daemon.fetch("/value", { token: TOKENS.web })).status).toBe(200);
     await daemon.stop();
+  });
+
+  test("a corrupt stored value while the upstream fails: logged at start, then 503; a good fetch replaces it", async () => {
+    upstream.json("/value", { v: "good" });
+    const dir = tempDir();
+    const first = await Daemon.start(config(), { dir });
+    expect((await first.fetch("/value", { token: TOKENS.web })).status).toBe(200);
+    await first.stop();
+    // Bytes changed under cachish (a disk, a hand): still JSON, but not what was written.
+    const db = new Database(join(dir, "store/cachish.sqlite"), { strict: true });
+    db.run("UPDATE item_values SET value = ? WHERE path = '/value'", [new TextEncoder().encode('{"v": "bad"}')]);
+    db.close();
+
+    upstream.on("/value", { status: 500, body: "down" });
+    // No backoff window: the good fetch below is not held back by the failed one.
+    const second = await Daemon.start(config("defaults: {max_backoff: 0s}"), { dir });
+    const error = second.logs("a stored value is corrupt; it is ignored until the next good fetch")[0]!;
+    expect([error.level, error.item]).toEqual(["error", "/value"]);
+    const res = await second.fetch("/value", { token: TOKENS.web });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe("Upstream failure");
+    upstream.json("/value", { v: "good again" });
+    expect(await (await second.fetch("/value", { token: TOKENS.web })).text()).toBe('{"v": "good again"}');
+    await second.stop();
+    expect(second.lines.join("\n")).not.toContain("bad");
+
+    upstream.on("/value", { status: 500, body: "down" });
+    const third = await Daemon.start(config(), { dir });
+    const kept = await third.fetch("/value", { token: TOKENS.web });
+    expect([kept.headers.get("x-cache"), await kept.text()]).toEqual(["hit", '{"v": "good again"}']);
+    expect(third.logs("a stored value is corrupt; it is ignored until the next good fetch")).toEqual([]);
+    await third.stop();
+    upstream.json("/value", { greeting: "hello", n: 1 });
   });
 
   test("logs: one canonical line per request, and never a token, secret or value", async () => {

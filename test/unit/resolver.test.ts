@@ -159,12 +159,6 @@ describe("the resolver", () => {
     expect(outcomes.map((o) => o.kind === "fresh" && o.collapsed)).toEqual([false, true, true, true, true, true, true, true, true, true]);
   });
 
-  test("a corrupt value in the store is ignored and logged", async () => {
-    const { resolver, lines } = setup("", async () => bytes("1"));
-    resolver.load(new Map([["/a", { value: bytes("{not json"), fetchedAt: 1 }]]));
-    expect(resolver.stored("/a")).toBeUndefined();
-    expect(lines.some((l) => l.includes("level=error") && l.includes("item=/a"))).toBe(true);
-  });
 });
 
 /** A fetcher whose every call waits until the test releases it with a value or a failure. */
