@@ -9,8 +9,8 @@
  * stored value as JSON at each start was neither (seconds for a few MB).
  */
 import { Database } from "bun:sqlite";
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
 import { fileProblem } from "../files";
@@ -29,11 +29,26 @@ type Row = { path: string; value: Uint8Array; fetched_at: number; sha256: Uint8A
 const digest = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest();
 
 export class SqliteStore implements Store {
+  readonly file: string;
+  /** Undefined once the file went away and a new one could not be made: each write tries again. */
+  #db: Database | undefined;
+  /** Which files the connection has open (device and inode): another file at a path, or none, is not this store. */
+  #identity: Identity;
+  /**
+   * Every value read or written since open, by reference (no copy): what a new file is given
+   * when this one is removed or replaced while the daemon runs (SPEC 5.4).
+   */
+  readonly #held = new Map<string, Stored>();
+  #closed = false;
+
   private constructor(
-    private readonly db: Database,
-    readonly file: string,
+    readonly dir: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.file = storeFile(dir);
+    this.#db = openIn(dir, log);
+    this.#identity = identify(this.file);
+  }
 
   /**
    * Opens (or creates) the store in `dir`. A file that is not a sound SQLite database is
@@ -41,32 +56,14 @@ export class SqliteStore implements Store {
    * file that cannot be created or written is a StoreError.
    */
   static open(dir: string, log: Logger): SqliteStore {
-    prepareFolder(dir, log);
-    const file = storeFile(dir);
-    // Everything the store creates (the database, its -wal and -shm) is for this user only.
-    process.umask(0o077);
-    try {
-      return new SqliteStore(openDatabase(file, log), file, log);
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      if (!isCorruption(error)) throw new StoreError(`cannot open the store ${file}: ${describeError(error)}`);
-      const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-      for (const suffix of ["", "-wal", "-shm"]) {
-        if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
-      }
-      log.error("store corrupt: moved aside, starting with an empty store", { store: file, moved_to: aside, cause: describeError(error) });
-      try {
-        return new SqliteStore(openDatabase(file, log), file, log);
-      } catch (again) {
-        throw new StoreError(`cannot create the store ${file}: ${describeError(again)}`);
-      }
-    }
+    return new SqliteStore(dir, log);
   }
 
   /** Every sound stored value; a corrupt one is logged and left out. */
   async all(): Promise<Map<string, Stored>> {
+    if (!this.#db) return new Map(this.#held);
     const all = new Map<string, Stored>();
-    for (const row of this.db.query<Row, []>("SELECT path, value, fetched_at, sha256 FROM item_values").iterate()) {
+    for (const row of this.#db.query<Row, []>("SELECT path, value, fetched_at, sha256 FROM item_values").iterate()) {
       const stored = this.#sound(row);
       if (stored) all.set(row.path, stored);
     }
@@ -75,12 +72,28 @@ export class SqliteStore implements Store {
 
   /** The sound stored value of `path`; a corrupt one is logged and left out. */
   async get(path: string): Promise<Stored | undefined> {
-    const row = this.db.query<Row, [string]>("SELECT path, value, fetched_at, sha256 FROM item_values WHERE path = ?").get(path);
+    if (!this.#db) return this.#held.get(path);
+    const row = this.#db.query<Row, [string]>("SELECT path, value, fetched_at, sha256 FROM item_values WHERE path = ?").get(path);
     return row ? this.#sound(row) : undefined;
   }
 
   async put(path: string, stored: Stored): Promise<void> {
-    write(this.db, path, stored);
+    // Not a removed file: a closed store is not opened again behind its owner's back.
+    if (this.#closed) throw new StoreError(`the store ${this.file} is closed`);
+    // Held before it is written: a value answered although its write failed still goes into a new file.
+    this.#held.set(path, stored);
+    const change = this.#db ? changeOf(this.file, this.#identity) : undefined;
+    if (this.#db && change === undefined) {
+      write(this.#db, path, stored);
+      return;
+    }
+    this.#recreate(change);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#db?.close(false);
+    this.#db = undefined;
   }
 
   #sound(row: Row): Stored | undefined {
@@ -89,11 +102,119 @@ export class SqliteStore implements Store {
       this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: row.path, store: this.file });
       return undefined;
     }
-    return { value: row.value, fetchedAt: row.fetched_at };
+    const stored = { value: row.value, fetchedAt: row.fetched_at };
+    this.#held.set(row.path, stored);
+    return stored;
   }
 
-  async close(): Promise<void> {
-    this.db.close(false);
+  /**
+   * The file was removed (an operator's rm, a cleanup job, the whole folder) or another was
+   * put in its place: writes would go to a file no later start reads. A new file gets every
+   * value held, the one being put included, in one transaction.
+   */
+  #recreate(change: string | undefined): void {
+    if (this.#db) {
+      this.log.error("the store was removed or replaced while the daemon ran; writing every value held in memory into a new one", {
+        store: this.file,
+        change,
+        values: this.#held.size,
+        fix: `find what removes or replaces files in ${this.dir} (a cleanup job, a tmpfiles.d rule) and keep it away`,
+      });
+      // Closed before the new file is opened: closing checkpoints into the file it still has
+      // open, then removes the -wal and -shm by name, which must not be the new file's yet.
+      try {
+        this.#db.close(false);
+      } catch (error) {
+        this.log.warn("could not close the removed store", { store: this.file, cause: describeError(error) });
+      }
+      this.#db = undefined;
+      // A -wal or -shm of the old file left at the path would be read as the new file's (its pages over another database).
+      for (const suffix of ["-wal", "-shm"]) {
+        const left = statOf(this.file + suffix);
+        const old = this.#identity.get(suffix);
+        if (left && old && left.dev === old.dev && left.ino === old.ino) rmSync(this.file + suffix, { force: true });
+      }
+    }
+    const db = openIn(this.dir, this.log);
+    try {
+      db.transaction(() => {
+        for (const [path, stored] of this.#held) write(db, path, stored);
+      }).immediate();
+    } catch (error) {
+      db.close(false);
+      throw new StoreError(`cannot write the values held in memory into the new store ${this.file}: ${describeError(error)}`);
+    }
+    this.#db = db;
+    this.#identity = identify(this.file);
+    this.log.info("store re-created", { store: this.file, values: this.#held.size });
+  }
+}
+
+/** Device and inode of the database, its -wal and its -shm, as the connection opened them. */
+type Identity = Map<string, { dev: number; ino: number }>;
+const SUFFIXES = ["", "-wal", "-shm"];
+
+function statOf(file: string): { dev: number; ino: number } | undefined {
+  try {
+    const { dev, ino } = statSync(file);
+    return { dev, ino };
+  } catch {
+    return undefined;
+  }
+}
+
+function identify(file: string): Identity {
+  const identity: Identity = new Map();
+  for (const suffix of SUFFIXES) {
+    const now = statOf(file + suffix);
+    if (now) identity.set(suffix, now);
+  }
+  return identity;
+}
+
+/**
+ * What happened to the files the connection has open, or undefined when nothing did. One
+ * stat per file before a write, which costs an fsync anyway.
+ */
+function changeOf(file: string, identity: Identity): string | undefined {
+  for (const suffix of SUFFIXES) {
+    const then = identity.get(suffix);
+    const now = statOf(file + suffix);
+    if (!then) {
+      // Not there at open (SQLite makes its -wal and -shm when it first needs them): from now on, it is ours.
+      if (now) identity.set(suffix, now);
+      continue;
+    }
+    if (!now) return existsSync(dirname(file)) ? `${STORE_FILE}${suffix} removed` : "folder removed";
+    if (now.dev !== then.dev || now.ino !== then.ino) return `${STORE_FILE}${suffix} replaced`;
+  }
+  return undefined;
+}
+
+/**
+ * The database in `dir`, created when missing. One that is not a sound SQLite database is
+ * moved aside and replaced by an empty one.
+ */
+function openIn(dir: string, log: Logger): Database {
+  prepareFolder(dir, log);
+  const file = storeFile(dir);
+  // Everything the store creates (the database, its -wal and -shm) is for this user only.
+  process.umask(0o077);
+  try {
+    return openDatabase(file, log);
+  } catch (error) {
+    if (error instanceof StoreError) throw error;
+    if (!isCorruption(error)) throw new StoreError(`cannot open the store ${file}: ${describeError(error)}`);
+    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    for (const suffix of SUFFIXES) {
+      if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
+    }
+    log.error("store corrupt: moved aside, starting with an empty store", { store: file, moved_to: aside, cause: describeError(error) });
+    try {
+      return openDatabase(file, log);
+    } catch (again) {
+      throw new StoreError(`cannot create the store ${file}: ${describeError(again)}`);
+    }
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../src/log";
 import { SqliteStore } from "../../src/store/sqlite";
@@ -56,6 +57,27 @@ describe("the store", () => {
     await again.put("/altered", { value: bytes('{"path": "/altered"}'), fetchedAt: 2 });
     expect(text((await again.get("/altered"))!.value)).toBe('{"path": "/altered"}');
     await again.close();
+  });
+
+  test("writes to a store nobody touched re-create nothing; a removed one is re-created with every value held; a closed one refuses", async () => {
+    const dir = tempDir();
+    const { log, lines } = logged();
+    const store = SqliteStore.open(dir, log);
+    for (let n = 0; n < 5; n++) await store.put(`/${n % 2}`, { value: bytes(String(n)), fetchedAt: n });
+    expect(lines().filter((l) => l.includes("level=error"))).toEqual([]);
+
+    rmSync(dir, { recursive: true });
+    await store.put("/2", { value: bytes("2"), fetchedAt: 9 });
+    expect(lines().filter((l) => l.includes("level=error")).map((l) => /change="?([^"]+)"? /.exec(l)?.[1])).toEqual(["folder removed"]);
+    const db = raw(dir);
+    expect(db.query<{ path: string; value: Uint8Array }, []>("SELECT path, value FROM item_values ORDER BY path").all().map((r) => [r.path, text(r.value)])).toEqual([
+      ["/0", "4"],
+      ["/1", "3"],
+      ["/2", "2"],
+    ]);
+    db.close();
+    await store.close();
+    await expect(store.put("/3", { value: bytes("3"), fetchedAt: 10 })).rejects.toThrow("is closed");
   });
 
   test("a store of schema 1 is upgraded once: each value that is JSON gets its digest, one that is not stays corrupt", async () => {
