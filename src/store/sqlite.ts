@@ -7,6 +7,9 @@
  * Each value has the SHA-256 of its bytes beside it (schema 2): a value read back whose digest
  * does not match is corrupt, logged and left out. Hashing is linear and fast; parsing every
  * stored value as JSON at each start was neither (seconds for a few MB).
+ *
+ * A file removed or replaced under a running daemon (SPEC 5.4) is noticed before the next
+ * write by its device and inode; a new one is made and given every value the store holds.
  */
 import { Database } from "bun:sqlite";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
