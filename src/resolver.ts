@@ -38,8 +38,11 @@ export const systemClock: Clock = {
 };
 
 export type Outcome =
-  /** Fetched for this request, or for one it joined (`collapsed`). `replaced`: a value was stored before. */
-  | { kind: "fresh"; value: Uint8Array; fetchedAt: number; collapsed: boolean; replaced: boolean; upstreamMs: number }
+  /**
+   * Fetched for this request, or for one it joined (`collapsed`). `replaced`: a value was
+   * stored before; `stored`: this one was written to the store (false when the write failed).
+   */
+  | { kind: "fresh"; value: Uint8Array; fetchedAt: number; collapsed: boolean; replaced: boolean; stored: boolean; upstreamMs: number }
   /** From memory, younger than `ttl`: the upstream was not asked. */
   | { kind: "hit"; value: Uint8Array; fetchedAt: number; ttl: number }
   /**
@@ -53,7 +56,7 @@ export type Outcome =
 type StaleOutcome = Extract<Outcome, { kind: "stale" }>;
 
 /** `fromFleet`: the value came from the shared tier, not from the upstream. */
-type FetchResult = { ok: true; stored: Stored; replaced: boolean; ms: number; fromFleet?: boolean } | { ok: false; failure: UpstreamFailure; ms: number };
+type FetchResult = { ok: true; stored: Stored; replaced: boolean; written: boolean; ms: number; fromFleet?: boolean } | { ok: false; failure: UpstreamFailure; ms: number };
 
 export type Fetcher = (item: Item, now: number) => Promise<Uint8Array>;
 
@@ -113,21 +116,25 @@ export class Resolver {
     for (const path of this.#items.keys()) this.#states.set(path, { failures: 0, retryAt: 0 });
   }
 
-  /** Reads every stored value of a configured item into memory; a corrupt one is logged and left out. */
+  /**
+   * Takes the stored value of each configured item into memory. The store has already left
+   * out what is corrupt (its digests), and 1.x files were parsed when imported: nothing here is
+   * parsed again, which cost seconds at each start for a few MB.
+   */
   load(stored: ReadonlyMap<string, Stored>): void {
     for (const [path, value] of stored) {
       const state = this.#states.get(path);
-      if (state && this.#sound(path, value)) state.stored = value;
+      if (state) state.stored = value;
     }
   }
 
-  /** Whether a value read from the store is JSON; a corrupt one is logged. */
+  /** Whether a value from outside (the fleet) is JSON; one that is not is logged. */
   #sound(path: string, stored: Stored): boolean {
     try {
       parseJson(new TextDecoder("utf-8", { fatal: true }).decode(stored.value));
       return true;
     } catch {
-      this.#log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: path });
+      this.#log.error("a value of the shared store is not JSON; it is ignored", { item: path });
       return false;
     }
   }
@@ -213,7 +220,7 @@ export class Resolver {
       return this.#hit(item, result.stored);
     }
     if (result.ok) {
-      return { kind: "fresh", value: result.stored.value, fetchedAt: result.stored.fetchedAt, collapsed, replaced: result.replaced, upstreamMs: result.ms };
+      return { kind: "fresh", value: result.stored.value, fetchedAt: result.stored.fetchedAt, collapsed, replaced: result.replaced, stored: result.written, upstreamMs: result.ms };
     }
     const servable = this.#servable(item, state);
     if (servable) return { ...this.#stale(item, servable, result.failure.detail, collapsed), upstreamMs: result.ms };
@@ -245,7 +252,7 @@ export class Resolver {
       }
       const state: State = { failures: 0, retryAt: 0 };
       const stored = await this.#store.get(path);
-      if (stored && this.#sound(path, stored)) state.stored = stored;
+      if (stored) state.stored = stored;
       states.set(path, state);
     }
     this.#items = items;
@@ -378,7 +385,7 @@ export class Resolver {
     const fresh = state.stored && this.#fresh(item, state.stored, this.#clock.now());
     const saved = (): FetchResult => {
       this.#metrics?.saved(item.path);
-      return { ok: true, stored: state.stored!, replaced: true, ms: this.#clock.now() - started, fromFleet: true };
+      return { ok: true, stored: state.stored!, replaced: true, written: true, ms: this.#clock.now() - started, fromFleet: true };
     };
     if (fresh) {
       if (lease === "mine") void shared.release(item.path);
@@ -429,9 +436,11 @@ export class Resolver {
     }
     const stored = { value, fetchedAt: this.#clock.now() };
     const replaced = state.stored !== undefined;
+    let written = true;
     try {
       await this.#store.put(item.path, stored);
     } catch (error) {
+      written = false;
       // The value is good and is served; the store keeps the previous one until a write works.
       this.#log.error("could not write a fetched value to the store", { item: item.path, cause: messageOf(error) });
     }
@@ -443,6 +452,6 @@ export class Resolver {
     this.#metrics?.fetched(item.path, "ok", (stored.fetchedAt - started) / 1000);
     // Then the fleet, in the background: the answer does not wait on the database.
     if (this.#shared) void this.#shared.write(item.path, stored).then(() => this.#shared!.release(item.path));
-    return { ok: true, stored, replaced, ms: stored.fetchedAt - started };
+    return { ok: true, stored, replaced, written, ms: stored.fetchedAt - started };
   }
 }

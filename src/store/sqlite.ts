@@ -3,26 +3,55 @@
  * so that a value is on disk when put() returns (it is answered only then) and a crash or a
  * power cut in the middle of a write leaves the previous value in place. The folder is 0700
  * and the database files 0600, the WAL and SHM files included.
+ *
+ * Each value has the SHA-256 of its bytes beside it (schema 2): a value read back whose digest
+ * does not match is corrupt, logged and left out. Hashing is linear and fast; parsing every
+ * stored value as JSON at each start was neither (seconds for a few MB).
+ *
+ * A file removed or replaced under a running daemon (SPEC 5.4) is noticed before the next
+ * write by its device and inode; a new one is made and given every value the store holds.
  */
 import { Database } from "bun:sqlite";
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
 import { fileProblem } from "../files";
+import { parseJson } from "../json";
 import { type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
 
 /** The database file of a `cache_dir`. */
 export const storeFile = (dir: string) => join(dir, STORE_FILE);
-const SCHEMA_VERSION = 1;
+/** 1: path, value, fetched_at. 2: and sha256, the digest of the value's bytes. */
+const SCHEMA_VERSION = 2;
+
+type Row = { path: string; value: Uint8Array; fetched_at: number; sha256: Uint8Array | null };
+
+const digest = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest();
 
 export class SqliteStore implements Store {
+  readonly file: string;
+  /** Undefined once the file went away and a new one could not be made: each write tries again. */
+  #db: Database | undefined;
+  /** Which files the connection has open (device and inode): another file at a path, or none, is not this store. */
+  #identity: Identity;
+  /**
+   * Every value read or written since open, by reference (no copy): what a new file is given
+   * when this one is removed or replaced while the daemon runs (SPEC 5.4).
+   */
+  readonly #held = new Map<string, Stored>();
+  #closed = false;
+
   private constructor(
-    private readonly db: Database,
-    readonly file: string,
-  ) {}
+    readonly dir: string,
+    private readonly log: Logger,
+  ) {
+    this.file = storeFile(dir);
+    this.#db = openIn(dir, log);
+    this.#identity = identify(this.file);
+  }
 
   /**
    * Opens (or creates) the store in `dir`. A file that is not a sound SQLite database is
@@ -30,51 +59,202 @@ export class SqliteStore implements Store {
    * file that cannot be created or written is a StoreError.
    */
   static open(dir: string, log: Logger): SqliteStore {
-    prepareFolder(dir, log);
-    const file = storeFile(dir);
-    // Everything the store creates (the database, its -wal and -shm) is for this user only.
-    process.umask(0o077);
-    try {
-      return new SqliteStore(openDatabase(file), file);
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      if (!isCorruption(error)) throw new StoreError(`cannot open the store ${file}: ${describeError(error)}`);
-      const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-      for (const suffix of ["", "-wal", "-shm"]) {
-        if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
-      }
-      log.error("store corrupt: moved aside, starting with an empty store", { store: file, moved_to: aside, cause: describeError(error) });
-      try {
-        return new SqliteStore(openDatabase(file), file);
-      } catch (again) {
-        throw new StoreError(`cannot create the store ${file}: ${describeError(again)}`);
-      }
-    }
+    return new SqliteStore(dir, log);
   }
 
+  /** Every sound stored value; a corrupt one is logged and left out. */
   async all(): Promise<Map<string, Stored>> {
-    const rows = this.db.query<{ path: string; value: Uint8Array; fetched_at: number }, []>("SELECT path, value, fetched_at FROM item_values").all();
-    return new Map(rows.map((row) => [row.path, { value: new Uint8Array(row.value), fetchedAt: row.fetched_at }]));
+    if (!this.#db) return new Map(this.#held);
+    const all = new Map<string, Stored>();
+    for (const row of this.#db.query<Row, []>("SELECT path, value, fetched_at, sha256 FROM item_values").iterate()) {
+      const stored = this.#sound(row);
+      if (stored) all.set(row.path, stored);
+    }
+    return all;
   }
 
+  /** The sound stored value of `path`; a corrupt one is logged and left out. */
   async get(path: string): Promise<Stored | undefined> {
-    const row = this.db.query<{ value: Uint8Array; fetched_at: number }, [string]>("SELECT value, fetched_at FROM item_values WHERE path = ?").get(path);
-    return row ? { value: new Uint8Array(row.value), fetchedAt: row.fetched_at } : undefined;
+    if (!this.#db) return this.#held.get(path);
+    const row = this.#db.query<Row, [string]>("SELECT path, value, fetched_at, sha256 FROM item_values WHERE path = ?").get(path);
+    return row ? this.#sound(row) : undefined;
   }
 
   async put(path: string, stored: Stored): Promise<void> {
-    // One statement is one transaction: the old row stays until the new one is committed.
-    this.db
-      .query("INSERT INTO item_values (path, value, fetched_at) VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at")
-      .run(path, stored.value, stored.fetchedAt);
+    // Not a removed file: a closed store is not opened again behind its owner's back.
+    if (this.#closed) throw new StoreError(`the store ${this.file} is closed`);
+    // Held before it is written: a value answered although its write failed still goes into a new file.
+    this.#held.set(path, stored);
+    const change = this.#db ? changeOf(this.file, this.#identity) : undefined;
+    if (this.#db && change === undefined) {
+      write(this.#db, path, stored);
+      return;
+    }
+    this.#recreate(change);
   }
 
   async close(): Promise<void> {
-    this.db.close(false);
+    this.#closed = true;
+    this.#db?.close(false);
+    this.#db = undefined;
+  }
+
+  #sound(row: Row): Stored | undefined {
+    // A missing digest is corruption too: a row written around cachish, or one of schema 1 that was not JSON.
+    if (row.sha256 === null || !digest(row.value).equals(row.sha256)) {
+      this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: row.path, store: this.file });
+      return undefined;
+    }
+    const stored = { value: row.value, fetchedAt: row.fetched_at };
+    this.#held.set(row.path, stored);
+    return stored;
+  }
+
+  /**
+   * The file was removed (an operator's rm, a cleanup job, the whole folder) or another was
+   * put in its place: writes would go to a file no later start reads. A new file gets every
+   * value held, the one being put included, in one transaction.
+   */
+  #recreate(change: string | undefined): void {
+    if (this.#db) {
+      this.log.error("the store was removed or replaced while the daemon ran; writing every value held in memory into a new one", {
+        store: this.file,
+        change,
+        values: this.#held.size,
+        fix: `find what removes or replaces files in ${this.dir} (a cleanup job, a tmpfiles.d rule) and keep it away`,
+      });
+      // Closed before the new file is opened: closing checkpoints into the file it still has
+      // open, then removes the -wal and -shm by name, which must not be the new file's yet.
+      try {
+        this.#db.close(false);
+      } catch (error) {
+        this.log.warn("could not close the removed store", { store: this.file, cause: describeError(error) });
+      }
+      this.#db = undefined;
+      // A -wal or -shm of the old file left at the path would be read as the new file's (its pages over another database).
+      for (const suffix of ["-wal", "-shm"]) {
+        const left = statOf(this.file + suffix);
+        const old = this.#identity.get(suffix);
+        if (left && old && left.dev === old.dev && left.ino === old.ino) rmSync(this.file + suffix, { force: true });
+      }
+    }
+    const db = openIn(this.dir, this.log);
+    try {
+      db.transaction(() => {
+        for (const [path, stored] of this.#held) write(db, path, stored);
+      }).immediate();
+    } catch (error) {
+      db.close(false);
+      throw new StoreError(`cannot write the values held in memory into the new store ${this.file}: ${describeError(error)}`);
+    }
+    this.#db = db;
+    this.#identity = identify(this.file);
+    this.log.info("store re-created", { store: this.file, values: this.#held.size });
   }
 }
 
-function openDatabase(file: string): Database {
+/** Device and inode of the database, its -wal and its -shm, as the connection opened them. */
+type Identity = Map<string, { dev: number; ino: number }>;
+const SUFFIXES = ["", "-wal", "-shm"];
+
+function statOf(file: string): { dev: number; ino: number } | undefined {
+  try {
+    const { dev, ino } = statSync(file);
+    return { dev, ino };
+  } catch {
+    return undefined;
+  }
+}
+
+function identify(file: string): Identity {
+  const identity: Identity = new Map();
+  for (const suffix of SUFFIXES) {
+    const now = statOf(file + suffix);
+    if (now) identity.set(suffix, now);
+  }
+  return identity;
+}
+
+/**
+ * What happened to the files the connection has open, or undefined when nothing did. One
+ * stat per file before a write, which costs an fsync anyway.
+ */
+function changeOf(file: string, identity: Identity): string | undefined {
+  for (const suffix of SUFFIXES) {
+    const then = identity.get(suffix);
+    const now = statOf(file + suffix);
+    if (!then) {
+      // Not there at open (SQLite makes its -wal and -shm when it first needs them): from now on, it is ours.
+      if (now) identity.set(suffix, now);
+      continue;
+    }
+    if (!now) return existsSync(dirname(file)) ? `${STORE_FILE}${suffix} removed` : "folder removed";
+    if (now.dev !== then.dev || now.ino !== then.ino) return `${STORE_FILE}${suffix} replaced`;
+  }
+  return undefined;
+}
+
+/**
+ * The database in `dir`, created when missing. One that is not a sound SQLite database is
+ * moved aside and replaced by an empty one.
+ */
+function openIn(dir: string, log: Logger): Database {
+  prepareFolder(dir, log);
+  const file = storeFile(dir);
+  // Everything the store creates (the database, its -wal and -shm) is for this user only.
+  process.umask(0o077);
+  try {
+    return openDatabase(file, log);
+  } catch (error) {
+    if (error instanceof StoreError) throw error;
+    if (!isCorruption(error)) throw new StoreError(`cannot open the store ${file}: ${describeError(error)}`);
+    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    for (const suffix of SUFFIXES) {
+      if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
+    }
+    log.error("store corrupt: moved aside, starting with an empty store", { store: file, moved_to: aside, cause: describeError(error) });
+    try {
+      return openDatabase(file, log);
+    } catch (again) {
+      throw new StoreError(`cannot create the store ${file}: ${describeError(again)}`);
+    }
+  }
+}
+
+/** One statement is one transaction: the old row stays until the new one is committed. */
+function write(db: Database, path: string, stored: Stored): void {
+  db.query(
+    "INSERT INTO item_values (path, value, fetched_at, sha256) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at, sha256 = excluded.sha256",
+  ).run(path, stored.value, stored.fetchedAt, digest(stored.value));
+}
+
+/**
+ * Schema 1 to 2: each value is checked once, the way every start used to check it (is it
+ * JSON?), and a sound one gets its digest. One that is not keeps none, and is corrupt at load.
+ */
+function addDigests(db: Database, file: string, log: Logger): void {
+  db.run("ALTER TABLE item_values ADD COLUMN sha256 BLOB");
+  const paths = db.query<{ path: string }, []>("SELECT path FROM item_values").all();
+  const read = db.query<{ value: Uint8Array }, [string]>("SELECT value FROM item_values WHERE path = ?");
+  const update = db.query<never, [Uint8Array, string]>("UPDATE item_values SET sha256 = ? WHERE path = ?");
+  // One value at a time: the migration costs the largest value in memory, not all of them.
+  for (const { path } of paths) {
+    const { value } = read.get(path)!;
+    if (isJson(value)) update.run(digest(value), path);
+  }
+  log.info("store upgraded: a digest beside each value, so that a start checks values without parsing them", { store: file, values: paths.length, schema: SCHEMA_VERSION });
+}
+
+function isJson(bytes: Uint8Array): boolean {
+  try {
+    parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function openDatabase(file: string, log: Logger): Database {
   const created = !existsSync(file);
   const db = new Database(file, { create: true, strict: true });
   try {
@@ -99,7 +279,8 @@ function openDatabase(file: string): Database {
       }
     } else {
       db.transaction(() => {
-        db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL)");
+        if (version === 1) addDigests(db, file, log);
+        else db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL, sha256 BLOB)");
         db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     }

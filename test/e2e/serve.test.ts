@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Hawk from "@hapi/hawk";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { Database } from "bun:sqlite";
 import { BINARY, cachish } from "../support/cli";
 import { Daemon } from "../support/daemon";
 import { tempDir } from "../support/temp";
@@ -415,6 +416,99 @@ describe("failures, and the store that never loses a value", () => {
     await daemon.stop();
   });
 
+  test("a corrupt stored value while the upstream fails: logged at start, then 503; a good fetch replaces it", async () => {
+    upstream.json("/value", { v: "good" });
+    const dir = tempDir();
+    const first = await Daemon.start(config(), { dir });
+    expect((await first.fetch("/value", { token: TOKENS.web })).status).toBe(200);
+    await first.stop();
+    // Bytes changed under cachish (a disk, a hand): still JSON, but not what was written.
+    const db = new Database(join(dir, "store/cachish.sqlite"), { strict: true });
+    db.run("UPDATE item_values SET value = ? WHERE path = '/value'", [new TextEncoder().encode('{"v": "bad"}')]);
+    db.close();
+
+    upstream.on("/value", { status: 500, body: "down" });
+    // No backoff window: the good fetch below is not held back by the failed one.
+    const second = await Daemon.start(config("defaults: {max_backoff: 0s}"), { dir });
+    const error = second.logs("a stored value is corrupt; it is ignored until the next good fetch")[0]!;
+    expect([error.level, error.item]).toEqual(["error", "/value"]);
+    const res = await second.fetch("/value", { token: TOKENS.web });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe("Upstream failure");
+    upstream.json("/value", { v: "good again" });
+    expect(await (await second.fetch("/value", { token: TOKENS.web })).text()).toBe('{"v": "good again"}');
+    await second.stop();
+    expect(second.lines.join("\n")).not.toContain("bad");
+
+    upstream.on("/value", { status: 500, body: "down" });
+    const third = await Daemon.start(config(), { dir });
+    const kept = await third.fetch("/value", { token: TOKENS.web });
+    expect([kept.headers.get("x-cache"), await kept.text()]).toEqual(["hit", '{"v": "good again"}']);
+    expect(third.logs("a stored value is corrupt; it is ignored until the next good fetch")).toEqual([]);
+    await third.stop();
+    upstream.json("/value", { greeting: "hello", n: 1 });
+  });
+
+  describe("a store removed or replaced while the daemon runs: noticed at the next write, nothing a client received is lost", () => {
+    const items = ["one", "two"].map((n) => `  /flaky-${n}:\n    module: JsonHttp\n    parameters: {url: "${upstream.url}/${n}"}\n`).join("");
+    const cases: [string, string, (store: string) => void][] = [
+      ["the database file removed", "cachish.sqlite removed", (store) => rmSync(join(store, "cachish.sqlite"))],
+      ["the database, its -wal and its -shm removed", "cachish.sqlite removed", (store) => {
+        for (const suffix of ["", "-wal", "-shm"]) rmSync(join(store, `cachish.sqlite${suffix}`));
+      }],
+      ["another database moved over it", "cachish.sqlite replaced", (store) => replace(store)],
+      ["another database moved over it, the -wal and -shm removed", "cachish.sqlite replaced", (store) => {
+        replace(store);
+        for (const suffix of ["-wal", "-shm"]) rmSync(join(store, `cachish.sqlite${suffix}`));
+      }],
+      ["the whole folder removed", "folder removed", (store) => rmSync(store, { recursive: true })],
+    ];
+    /** Another database, as an operator's restore or a stray job would put it there. */
+    function replace(store: string): void {
+      const other = new Database(join(store, "other.sqlite"), { create: true });
+      other.run("CREATE TABLE unrelated (x)");
+      other.close();
+      chmodSync(join(store, "other.sqlite"), 0o600);
+      renameSync(join(store, "other.sqlite"), join(store, "cachish.sqlite"));
+    }
+    for (const [name, change, damage] of cases) {
+      test(name, async () => {
+        upstream.json("/one", { one: 1 });
+        upstream.json("/two", { two: 1 });
+        const dir = tempDir();
+        const store = join(dir, "store");
+        const daemon = await Daemon.start(config("", items), { dir });
+        for (const path of ["/flaky-one", "/flaky-two"]) expect((await daemon.fetch(path, { token: TOKENS.web })).status).toBe(200);
+
+        damage(store);
+        upstream.json("/one", { one: 2 });
+        const res = await daemon.fetch("/flaky-one", { token: TOKENS.web });
+        expect(await res.text()).toBe('{"one": 2}');
+        expect(res.headers.get("cache-status")).toBe("cachish; fwd=stale; fwd-status=200; stored");
+        const error = await daemon.waitForLog("the store was removed or replaced while the daemon ran; writing every value held in memory into a new one");
+        expect([error.level, error.change, error.store, error.values]).toEqual(["error", change, join(store, "cachish.sqlite"), "2"]);
+        expect(daemon.logs("could not write a fetched value to the store")).toEqual([]);
+        // Both values are in the file at the path now, not in one that is gone.
+        const reader = new Database(join(store, "cachish.sqlite"), { readonly: true });
+        expect(reader.query<{ path: string }, []>("SELECT path FROM item_values ORDER BY path").all().map((r) => r.path)).toEqual(["/flaky-one", "/flaky-two"]);
+        reader.close();
+        // The new store is made as at start: the folder 0700, the files 0600.
+        expect((statSync(store).mode & 0o777).toString(8)).toBe("700");
+        for (const file of readdirSync(store)) expect({ file, mode: (statSync(join(store, file)).mode & 0o777).toString(8) }).toEqual({ file, mode: "600" });
+        expect(await daemon.stop()).toBe(0);
+
+        upstream.on("/one", { status: 500, body: "down" });
+        upstream.on("/two", { status: 500, body: "down" });
+        const again = await Daemon.start(config("", items), { dir });
+        for (const [path, body] of [["/flaky-one", '{"one": 2}'], ["/flaky-two", '{"two": 1}']] as const) {
+          const kept = await again.fetch(path, { token: TOKENS.web });
+          expect({ path, status: kept.status, cache: kept.headers.get("x-cache"), body: await kept.text() }).toEqual({ path, status: 200, cache: "hit", body });
+        }
+        await again.stop();
+      });
+    }
+  });
+
   test("logs: one canonical line per request, and never a token, secret or value", async () => {
     upstream.json("/value", { secret_value: "v-Rr5t7Yy" });
     const daemon = await Daemon.start(config());
@@ -551,6 +645,38 @@ describe("lifecycle", () => {
     } finally {
       immutable(file, false);
     }
+  });
+
+  test("a store write that fails: the value is answered, without `stored` in Cache-Status, and logged", async () => {
+    upstream.json("/value", { v: "written" });
+    const dir = tempDir();
+    const daemon = await Daemon.start(config(), { dir });
+    const first = await daemon.fetch("/value", { token: TOKENS.web });
+    expect(first.headers.get("cache-status")).toBe("cachish; fwd=miss; fwd-status=200; stored");
+    // A commit goes to the WAL first: an immutable WAL makes the next write fail (EPERM).
+    const wal = join(dir, "store/cachish.sqlite-wal");
+    if (!immutable(wal, true)) {
+      console.warn("skipped: chattr +i is not allowed here");
+      await daemon.stop();
+      return;
+    }
+    try {
+      upstream.json("/value", { v: "not written" });
+      const res = await daemon.fetch("/value", { token: TOKENS.web });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('{"v": "not written"}');
+      expect(res.headers.get("x-cache")).toBe("miss");
+      expect(res.headers.get("cache-status")).toBe("cachish; fwd=stale; fwd-status=200");
+    } finally {
+      immutable(wal, false);
+    }
+    const error = (await daemon.waitForLog("could not write a fetched value to the store"));
+    expect([error.level, error.item]).toEqual(["error", "/value"]);
+    // Writable again: the next value is written, and says so.
+    upstream.json("/value", { v: "written again" });
+    expect((await daemon.fetch("/value", { token: TOKENS.web })).headers.get("cache-status")).toBe("cachish; fwd=stale; fwd-status=200; stored");
+    await daemon.stop();
+    upstream.json("/value", { greeting: "hello", n: 1 });
   });
 
   test("an address in use: exit 1", async () => {
