@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --vs nginx] [--duration 5] [--only W1,W3]`: dist/cachish (and, with --vs nginx, nginx
  * configured for the same job by scripts/bench/nginx.conf) against upstreams this script runs
- * on 127.0.0.1, through the workloads W1-W7 of issue 5. Load comes from wrk when it is
+ * on 127.0.0.1, through the workloads W1-W8 (W1-W7 of issue 5), and W9, large values (issue 13). Load comes from wrk when it is
  * installed, else from a built-in generator (fetch loops in this process); the table says which.
  * Everything talks to 127.0.0.1 only, and every run is bounded in time.
  */
@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
+import { ipRanges, longString } from "../test/support/large";
 import { findPostgres, Postgres } from "../test/support/postgres";
 
 const ROOT = join(import.meta.dir, "..");
@@ -182,11 +183,14 @@ function cachishConfig(port: number, failing: string): string {
 }
 
 /** Starts a server process and waits until `readyUrl` answers 200 (or the process exits). */
-async function launch(args: string[], readyUrl: string, stopSignal: NodeJS.Signals, stdout: ReturnType<typeof Bun.file> | "ignore", failure: string): Promise<{ pid: number; stop(): Promise<void> }> {
+async function launch(args: string[], readyUrl: string, stopSignal: NodeJS.Signals, stdout: ReturnType<typeof Bun.file> | "ignore", failure: string, limitMs = 10_000): Promise<{ pid: number; stop(): Promise<void> }> {
   const child = Bun.spawn(args, { stdout, stderr: "inherit" });
   children.add(child);
-  const started = await Promise.race([until200(readyUrl), child.exited.then(() => Number.NaN)]);
-  if (Number.isNaN(started)) throw new Error(failure);
+  const started = await Promise.race([until200(readyUrl, limitMs), child.exited.then(() => Number.NaN)]);
+  if (Number.isNaN(started)) {
+    child.kill("SIGKILL");
+    throw new Error(failure);
+  }
   return {
     pid: child.pid,
     async stop() {
@@ -480,6 +484,94 @@ if (wanted("W8")) {
   } else {
     console.error(`W8 fleet skipped: ${found.missing}`);
   }
+}
+
+// W9: large values (issue 13). An upstream of its own serves a ~2 MB ip-ranges.json-shaped
+// value and a 16 MiB string value (max_body's default). For each, in a daemon of its own: the
+// first request's fetch-to-answer time, the longest wait of /-/healthy meanwhile (asked every
+// ~5 ms on its own connection), and the daemon's peak RSS over its idle RSS (VmHWM, reset
+// before the request). Then a start with both stored, and copies up to 50 MB.
+if (wanted("W9")) {
+  const MiB = 1024 * 1024;
+  const bodies: Record<string, string> = { "/ip-ranges": ipRanges(2_000_000), "/big": longString(16 * MiB - 16) };
+  const large = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    fetch: (request) => new Response(bodies[new URL(request.url).pathname] ?? "null", { headers: { "Content-Type": "application/json" } }),
+  });
+  const copies = (path: string, n: number) => Array.from({ length: n }, (_, i) => `${path}-${i + 1}`);
+  const stored = ["/ip-ranges", "/big", ...copies("/ip-ranges", 8), ...copies("/big", 1)];
+  const storedMB = stored.reduce((sum, path) => sum + bodies[path.replace(/-\d+$/, "")]!.length, 0) / 1e6;
+  const config = (port: number) =>
+    [`listen: 127.0.0.1:${port}`, "cache_dir: store", "items:", ...stored.map((path) => `  ${path}:\n    module: JsonHttp\n    disable_auth: true\n    ttl: 1h\n    parameters: {url: "http://127.0.0.1:${large.port}${path.replace(/-\d+$/, "")}"}`), ""].join("\n");
+  const dir = join(work, "w9");
+  mkdirSync(dir, { recursive: true });
+  const start = async () => {
+    const port = await freePort();
+    writeFileSync(join(dir, "cachish.yml"), config(port));
+    const url = `http://127.0.0.1:${port}`;
+    const started = performance.now();
+    const server = await launch([BINARY, "serve", "--config", join(dir, "cachish.yml")], `${url}/-/healthy`, "SIGTERM", Bun.file(join(dir, "log.txt")), `dist/cachish did not start within 60 s; see ${dir}/log.txt`, 60_000);
+    return { url, ms: performance.now() - started, ...server };
+  };
+  const kB = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+  const first = async (path: string) => {
+    rmSync(join(dir, "store"), { recursive: true, force: true });
+    const t = await start();
+    await (await fetch(`${t.url}/-/healthy`)).arrayBuffer();
+    await Bun.sleep(500);
+    const idle = kB(t.pid, "VmRSS");
+    writeFileSync(`/proc/${t.pid}/clear_refs`, "5"); // VmHWM := VmRSS
+    let polling = true;
+    let stall = 0;
+    const poller = (async () => {
+      while (polling) {
+        const asked = performance.now();
+        await (await fetch(`${t.url}/-/healthy`)).arrayBuffer();
+        stall = Math.max(stall, performance.now() - asked);
+        await Bun.sleep(5);
+      }
+    })();
+    await Bun.sleep(20);
+    console.error(`W9 ${path}...`);
+    const asked = performance.now();
+    const res = await fetch(`${t.url}${path}`);
+    const size = (await res.arrayBuffer()).byteLength;
+    const ms = performance.now() - asked;
+    await Bun.sleep(100);
+    polling = false;
+    await poller;
+    const peak = kB(t.pid, "VmHWM") - idle;
+    await t.stop();
+    if (res.status !== 200) throw new Error(`W9: ${path} answered ${res.status}`);
+    return { ms, stall, peak, size };
+  };
+  const ip = await first("/ip-ranges");
+  const big = await first("/big");
+  add("W9 ~2 MB ip-ranges value, first request", "fetch to answer ms", "lower", ip.ms);
+  add("W9 ~2 MB ip-ranges value, first request", "longest /-/healthy ms (target < 50)", "lower", ip.stall);
+  add("W9 ~2 MB ip-ranges value, first request", "peak RSS over idle, x its size", "lower", ip.peak / ip.size);
+  add("W9 16 MiB string value, first request", "fetch to answer ms", "lower", big.ms);
+  add("W9 16 MiB string value, first request", "longest /-/healthy ms", "lower", big.stall);
+  add("W9 16 MiB string value, first request", "peak RSS over idle MB", "lower", big.peak / MiB);
+  add("W9 16 MiB string value, first request", "peak RSS over idle, x its size (target < 4)", "lower", big.peak / big.size);
+  // Every item once, then starts with all of them stored.
+  rmSync(join(dir, "store"), { recursive: true, force: true });
+  let t = await start();
+  for (const path of stored) await (await fetch(`${t.url}${path}`)).arrayBuffer();
+  await t.stop();
+  const starts: number[] = [];
+  let startPeak = 0;
+  for (let i = 0; i < 3; i++) {
+    t = await start();
+    starts.push(t.ms);
+    startPeak = Math.max(startPeak, kB(t.pid, "VmHWM") / MiB);
+    await t.stop();
+  }
+  add(`W9 start with ${storedMB.toFixed(0)} MB stored (${stored.length} items)`, "spawn to first 200 of /-/healthy ms, median of 3 (target < 1000)", "lower", percentiles(starts).p50);
+  add(`W9 start with ${storedMB.toFixed(0)} MB stored (${stored.length} items)`, "peak RSS MB", "lower", startPeak);
+  await large.stop(true);
 }
 
 // ---------------------------------------------------------------- report

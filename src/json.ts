@@ -23,7 +23,10 @@ export class JsonSyntaxError extends Error {
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const WHITESPACE = /[ \t\n\r]*/y;
-const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+/** Characters that stand for themselves in a string: not a quote, a backslash or a control character. */
+const PLAIN = /[^"\\\u0000-\u001f]*/y;
+/** One escape, as JSON (and Python) allow them. */
+const ESCAPE = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/y;
 
 /**
  * Parses JSON text as Python's `json.loads` does: any value at the top level, NaN and
@@ -45,35 +48,32 @@ export function parseJson(text: string): JsonValue {
     return true;
   };
 
+  /**
+   * A string, `at` on its opening quote. Runs of plain characters are skipped whole (PLAIN) and
+   * each escape is checked where it stands (ESCAPE), so every character is looked at once. A
+   * string with escapes, now known to be a JSON string literal, is decoded by JSON.parse, which
+   * builds it flat (a piece at a time, a long string of escapes would cost many times its size)
+   * and decodes them as Python does: `\ud83d\ude00` is two escapes and two UTF-16 units, a lone
+   * `\ud800` one unit.
+   */
   const string = (): string => {
-    at++; // the opening quote
-    let out = "";
+    const start = ++at;
+    let escaped = false;
     for (;;) {
-      const quote = text.indexOf('"', at);
-      const backslash = text.indexOf("\\", at);
-      if (quote < 0) fail("unterminated string");
-      const end = backslash >= 0 && backslash < quote ? backslash : quote;
-      const run = text.slice(at, end);
-      if (/[\u0000-\u001f]/.test(run)) fail("control character in string");
-      out += run;
-      at = end;
-      if (end === quote) {
-        at++;
-        return out;
-      }
-      const escape = text[at + 1];
-      if (escape === "u") {
-        const hex = text.slice(at + 2, at + 6);
-        if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail("invalid \\u escape");
-        out += String.fromCharCode(Number.parseInt(hex, 16));
-        at += 6;
-      } else if (escape !== undefined && escape in ESCAPES) {
-        out += ESCAPES[escape];
-        at += 2;
-      } else {
-        fail("invalid escape");
-      }
+      PLAIN.lastIndex = at;
+      PLAIN.test(text);
+      at = PLAIN.lastIndex;
+      const c = text[at];
+      if (c === '"') break;
+      if (c === undefined) fail("unterminated string");
+      if (c !== "\\") fail("control character in string");
+      ESCAPE.lastIndex = at;
+      if (!ESCAPE.test(text)) fail(text[at + 1] === "u" ? "invalid \\u escape" : "invalid escape");
+      at = ESCAPE.lastIndex;
+      escaped = true;
     }
+    const literal = text.slice(start - 1, ++at);
+    return escaped ? (JSON.parse(literal) as string) : literal.slice(1, -1);
   };
 
   const value = (depth: number): JsonValue => {
@@ -137,23 +137,18 @@ export function parseJson(text: string): JsonValue {
   return result;
 }
 
-/** A string as Python's `json.dumps` writes it with `ensure_ascii=True`. */
+/** What Python's `json.dumps` escapes with `ensure_ascii=True`: `"`, `\`, and all but printable ASCII. */
+const NOT_PLAIN_ASCII = /["\\\u0000-\u001f\u007f-\uffff]/g;
+const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f" };
+
+/**
+ * A string as Python's `json.dumps` writes it with `ensure_ascii=True`: the short escapes where
+ * JSON has one, else `\u` and four lowercase hex digits (a character beyond U+FFFF is already
+ * two UTF-16 units, so it becomes a surrogate pair, as in Python).
+ */
 function quote(value: string): string {
-  let out = '"';
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    const c = value[i]!;
-    if (c === '"') out += '\\"';
-    else if (c === "\\") out += "\\\\";
-    else if (c === "\n") out += "\\n";
-    else if (c === "\r") out += "\\r";
-    else if (c === "\t") out += "\\t";
-    else if (c === "\b") out += "\\b";
-    else if (c === "\f") out += "\\f";
-    else if (code < 0x20 || code > 0x7e) out += `\\u${code.toString(16).padStart(4, "0")}`;
-    else out += c;
-  }
-  return `${out}"`;
+  const escaped = value.replace(NOT_PLAIN_ASCII, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return `"${escaped}"`;
 }
 
 /** The value as 1.x's `json.dumps(value)` wrote it, numbers as the upstream wrote them. */

@@ -75,34 +75,33 @@ async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: (
   }
 }
 
+/**
+ * The body, at most `maxBody` bytes. It is read into one buffer that grows in place (a
+ * resizable ArrayBuffer reserves `maxBody` of address space, not of memory), so a 16 MiB body
+ * costs 16 MiB, not its chunks and then a copy of them all.
+ */
 async function readCapped(response: Response, maxBody: number, timedOut: () => boolean, timeout: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  const buffer = new ArrayBuffer(0, { maxByteLength: maxBody });
   const reader = response.body?.getReader();
-  if (!reader) return new Uint8Array();
+  if (!reader) return new Uint8Array(buffer);
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      size += value.byteLength;
-      if (size > maxBody) {
+      const size = buffer.byteLength;
+      if (size + value.byteLength > maxBody) {
         await reader.cancel().catch(() => {});
         throw new UpstreamFailure("too-large", `the body is over max_body (${maxBody} bytes)`);
       }
-      chunks.push(value);
+      buffer.resize(size + value.byteLength);
+      new Uint8Array(buffer).set(value, size);
     }
   } catch (error) {
     if (error instanceof UpstreamFailure) throw error;
     if (timedOut()) throw new UpstreamFailure("timeout", `the body did not arrive within ${timeout} ms`);
     throw new UpstreamFailure("connect", `the connection broke while reading the body: ${connectProblem(error)}`);
   }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return new Uint8Array(buffer);
 }
 
 /** A short cause without the URL (which may hold credentials): Bun's codes say enough. */

@@ -1,10 +1,13 @@
 /**
- * The bounded upstream fetch (src/backends/fetch.ts) in-process, through fetchItem, against
- * upstreams on 127.0.0.1: what a redirect may carry to where.
+ * The bounded upstream fetch (src/backends/fetch.ts) in-process, against upstreams on
+ * 127.0.0.1: what a redirect may carry to where, and `max_body` as the largest body accepted,
+ * whether the upstream declares its length or streams it in chunks.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { lookup } from "node:dns/promises";
 import { fetchItem } from "../../src/backends";
+import { UpstreamFailure } from "../../src/backends/failure";
+import { boundedFetch } from "../../src/backends/fetch";
 import type { Item } from "../../src/config/types";
 import { check, yaml } from "../support/config";
 import { Upstream } from "../support/upstream";
@@ -87,5 +90,52 @@ describe("redirects", () => {
       expect({ path, arrived: landed.length - before }).toEqual({ path, arrived: 1 });
       expect({ path, credentials: credentialsIn(landed.at(-1)!.headers) }).toEqual({ path, credentials: [] });
     }
+  });
+});
+
+const upstream = new Upstream();
+afterAll(() => upstream.close());
+
+const MAX_BODY = 1000;
+const bytes = (n: number) => new Uint8Array(n).fill(0x37); // "7777..."
+/** The same bytes as a stream of uneven chunks, without Content-Length. */
+const chunked = (n: number) => () =>
+  new Response(
+    new ReadableStream({
+      start(controller) {
+        for (let at = 0; at < n; at += 333) controller.enqueue(bytes(Math.min(333, n - at)));
+        controller.close();
+      },
+    }),
+  );
+
+async function fetchBody(path: string): Promise<Uint8Array | string> {
+  try {
+    return await boundedFetch({ url: `${upstream.url}${path}`, headers: {} }, { timeout: 5000, maxBody: MAX_BODY });
+  } catch (error) {
+    return error instanceof UpstreamFailure ? error.kind : String(error);
+  }
+}
+
+describe("max_body", () => {
+  test("a body of exactly max_body bytes is read whole, declared or chunked", async () => {
+    upstream.on("/exact", { body: bytes(MAX_BODY) });
+    upstream.on("/exact-chunked", chunked(MAX_BODY));
+    expect(await fetchBody("/exact")).toEqual(bytes(MAX_BODY));
+    expect(await fetchBody("/exact-chunked")).toEqual(bytes(MAX_BODY));
+  });
+
+  test("one byte more is too-large, declared or chunked", async () => {
+    upstream.on("/over", { body: bytes(MAX_BODY + 1) });
+    upstream.on("/over-chunked", chunked(MAX_BODY + 1));
+    expect(await fetchBody("/over")).toBe("too-large");
+    expect(await fetchBody("/over-chunked")).toBe("too-large");
+  });
+
+  test("an empty body and a small one are read as they are", async () => {
+    upstream.on("/empty", { body: "" });
+    upstream.on("/small", { body: '{"a": 1}' });
+    expect(await fetchBody("/empty")).toEqual(new Uint8Array());
+    expect(new TextDecoder().decode((await fetchBody("/small")) as Uint8Array)).toBe('{"a": 1}');
   });
 });
