@@ -8,8 +8,8 @@
  * reads): `write()` and `flush()` never block. What the pipe takes at once, they write and
  * answer with a number; the rest they keep, for as long as it takes, and answer with a Promise
  * that settles when the reader has taken everything kept (with the count of bytes written), or
- * rejects (EPIPE when the reader is gone). Everything written meanwhile is kept too, without
- * bound: hence LogQueue, which hands the sink one write at a time and bounds the rest.
+ * rejects (EPIPE when the reader is gone). What is written meanwhile is kept too, without bound
+ * (the daemon grew by 3-5 MB/s under load): hence LogQueue, which bounds what the log hands it.
  *
  * A full disk or a closed pipe loses lines, never the daemon: it says so once on stderr.
  */
@@ -44,10 +44,11 @@ export function stdoutSink(): FileSink {
 
 /**
  * Hands `chunks` to `sink` and asks it to write them: true when it did at once, else the
- * Promise of when the reader has taken them. A write's own Promise settles with the flush's,
- * whose outcome is reported: it is only kept from being an unhandled rejection.
+ * Promise of when the reader has taken everything the sink kept (false: it could not). A
+ * write's own Promise settles with the flush's, whose outcome is reported: it is only kept
+ * from being an unhandled rejection.
  */
-function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<void> {
+function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<boolean> {
   try {
     for (const chunk of chunks) {
       const written = sink.write(chunk);
@@ -58,8 +59,12 @@ function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<void>
       report.worked();
       return true;
     }
-    return flushed.then(report.worked, report.failed);
+    return flushed.then(
+      () => (report.worked(), true),
+      (error) => (report.failed(error), false),
+    );
   } catch (error) {
+    // Done with, all the same: these lines are lost.
     report.failed(error);
     return true;
   }
@@ -79,23 +84,21 @@ function countLines(bytes: Uint8Array): number {
 }
 
 /**
- * The daemon's log on its way to standard output (SPEC 5.6), in bounded memory: at most one
- * write is in flight; while it is, batches of lines wait here, up to `limit` bytes with the
- * one in flight; a batch beyond that is dropped, its lines counted. When the write in flight
- * is done, the notice of the lines dropped meanwhile (`notice(count)`, one line) is written,
- * then the batches that waited, together. Nothing here ever waits: a request is never delayed
- * by the log.
+ * The daemon's log on its way to standard output (SPEC 5.6), in bounded memory. The sink is
+ * the queue: it keeps what the reader has not taken, and says when the reader has taken it
+ * all (a flush's Promise settles only then, observed with a reader slower than the writer).
+ * So the bytes handed to it are counted until then, and a batch that would take them past
+ * `limit` is dropped, its lines counted. Once the reader has caught up, one line
+ * (`notice(count)`) tells how many were dropped, where they would have been. Nothing here ever
+ * waits: a request is never delayed by the log.
  */
 export class LogQueue {
   /** Lines dropped since the start. */
   dropped = 0;
   /** Lines dropped that no notice has told of yet. */
   #untold = 0;
-  /** Batches waiting for the write in flight (copies: the caller fills its buffer again). */
-  #waiting: Uint8Array[] = [];
-  /** Bytes of the writes in flight and of the batches waiting. */
-  #bytes = 0;
-  #inFlight = 0;
+  /** Bytes handed to the sink that the reader has not taken yet. */
+  #kept = 0;
 
   constructor(
     readonly sink: Sink,
@@ -103,45 +106,38 @@ export class LogQueue {
     readonly notice: (count: number) => string,
   ) {}
 
-  /** Lines, each ending in a newline; used or copied before this returns. */
+  /** Lines, each ending in a newline; used or copied (by the sink) before this returns. */
   write(batch: Uint8Array): void {
-    if (this.#bytes + batch.length > this.limit) {
+    if (this.#kept + batch.length > this.limit) {
       const lines = countLines(batch);
       this.dropped += lines;
       this.#untold += lines;
       return;
     }
-    this.#bytes += batch.length;
-    if (this.#inFlight > 0) this.#waiting.push(batch.slice());
-    else this.#write([batch]);
+    this.#write(batch);
   }
 
-  /** Hands what waits to the sink now, write in flight or not (before the process exits: the sink writes it first). */
+  /** Before the process exits: the notice of lines dropped since the reader last caught up, if any. */
   drain(): void {
-    if (this.#waiting.length > 0 || this.#untold > 0) this.#writeWaiting();
+    if (this.#untold > 0) this.#write();
   }
 
-  #writeWaiting(): void {
-    const batches = this.#waiting;
-    this.#waiting = [];
-    this.#write(batches);
-  }
-
-  /** Writes the notice of untold drops, if any, then `batches`; they stay counted until the sink has written them. */
-  #write(batches: Uint8Array[]): void {
-    const size = batches.reduce((sum, batch) => sum + batch.length, 0);
-    const chunks = this.#untold > 0 ? [this.notice(this.#untold), ...batches] : batches;
+  /** The notice of untold drops, if any (one short line, not counted), then `batch`. */
+  #write(batch?: Uint8Array): void {
+    const chunks: (Uint8Array | string)[] = [];
+    if (this.#untold > 0) chunks.push(this.notice(this.#untold));
     this.#untold = 0;
+    if (batch) chunks.push(batch);
+    const size = batch?.length ?? 0;
+    this.#kept += size;
     const done = send(this.sink, chunks);
     if (done === true) {
-      this.#bytes -= size;
+      this.#kept -= size;
       return;
     }
-    this.#inFlight++;
-    void done.then(() => {
-      this.#inFlight--;
-      this.#bytes -= size;
-      if (this.#inFlight === 0 && (this.#waiting.length > 0 || this.#untold > 0)) this.#writeWaiting();
+    void done.then((written) => {
+      this.#kept -= size;
+      if (written && this.#untold > 0) this.#write();
     });
   }
 }
