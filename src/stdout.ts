@@ -17,7 +17,7 @@ import type { FileSink } from "bun";
 import { messageOf } from "./error-text";
 
 /** What LogQueue needs of a FileSink (a test gives it a fake). */
-export type Sink = Pick<FileSink, "write" | "flush">;
+export type Sink = Pick<FileSink, "write" | "flush" | "ref" | "unref">;
 
 /** Says once, on stderr, that standard output cannot be written; again after it worked. */
 let failing = false;
@@ -33,7 +33,7 @@ const report = {
 };
 
 let sink: FileSink | undefined;
-/** The writer of fd 1. Unreferenced: a command still exits when its work is done (what is kept is written first). */
+/** The writer of fd 1, unreferenced while it keeps nothing (see send). */
 export function stdoutSink(): FileSink {
   if (!sink) {
     sink = Bun.stdout.writer();
@@ -42,11 +42,18 @@ export function stdoutSink(): FileSink {
   return sink;
 }
 
+/** Flushes waiting for the reader. */
+let flushing = 0;
+
 /**
  * Hands `chunks` to `sink` and asks it to write them: true when it did at once, else the
  * Promise of when the reader has taken everything the sink kept (false: it could not). A
  * write's own Promise settles with the flush's, whose outcome is reported: it is only kept
  * from being an unhandled rejection.
+ *
+ * The sink is referenced while a flush waits: unreferenced, a daemon with nothing else to do
+ * (no request, no timer) wrote what it kept, or settled the flush, only when something else
+ * woke its event loop (Bun 1.4.5), and the log stayed stuck.
  */
 function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<boolean> {
   try {
@@ -59,10 +66,15 @@ function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<boole
       report.worked();
       return true;
     }
-    return flushed.then(
-      () => (report.worked(), true),
-      (error) => (report.failed(error), false),
-    );
+    if (flushing++ === 0) sink.ref();
+    return flushed
+      .then(
+        () => (report.worked(), true),
+        (error) => (report.failed(error), false),
+      )
+      .finally(() => {
+        if (--flushing === 0) sink.unref();
+      });
   } catch (error) {
     // Done with, all the same: these lines are lost.
     report.failed(error);

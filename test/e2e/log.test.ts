@@ -29,7 +29,10 @@ class Lines {
   #reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> };
   #decoder = new TextDecoder();
   #rest = "";
-  constructor(stream: ReadableStream<Uint8Array>) {
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    readonly stderr: () => string,
+  ) {
     this.#reader = stream.getReader();
   }
   /** Reads until a line satisfies `found` (at most `ms`), and returns that line's fields. */
@@ -41,9 +44,10 @@ class Lines {
         if (found(fields)) return fields;
       }
       const left = end - Date.now();
-      if (left <= 0) throw new Error(`no such line within ${ms} ms; the last lines:\n${this.all.slice(-5).join("\n").slice(0, 2000)}`);
+      if (left <= 0) throw new Error(`no such line within ${ms} ms; the last lines:\n${this.all.slice(-5).join("\n").slice(0, 2000)}\nstandard error:\n${this.stderr()}`);
       const chunk = await Promise.race([this.#reader.read(), Bun.sleep(left).then(() => undefined)]);
-      if (!chunk || chunk.done) throw new Error("standard output closed");
+      if (!chunk) continue;
+      if (chunk.done) throw new Error(`standard output closed; standard error:\n${this.stderr()}; read ${this.all.length} lines, the last: ${this.all.at(-1)?.slice(0, 300)}`);
       const text = this.#rest + this.#decoder.decode(chunk.value, { stream: true });
       const lines = text.split("\n");
       this.#rest = lines.pop()!;
@@ -74,14 +78,29 @@ auth:
     stdout: "pipe",
     stderr: "pipe",
   });
+  let stderr = "";
+  void (async () => {
+    for await (const chunk of child.stderr) stderr += new TextDecoder().decode(chunk);
+  })();
   try {
-    const out = new Lines(child.stdout);
+    const out = new Lines(child.stdout, () => stderr);
     const url = `http://${(await out.until((l) => l.msg === "ready")).listen}`;
     const get = async (path: string, headers: Record<string, string> = {}) => {
       const res = await fetch(`${url}${path}`, { headers });
       return { status: res.status, text: await res.text() };
     };
     const auth = { Authorization: `Bearer ${TOKEN}` };
+    /** `n` hits, CONCURRENCY at a time; how many were answered 200. */
+    const hits = async (n: number) => {
+      let next = 0;
+      let ok = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next++ < n) if ((await get("/value", auth)).status === 200) ok++;
+        }),
+      );
+      return ok;
+    };
     // Warm: the value is stored, the daemon has answered.
     for (let i = 0; i < 20; i++) expect((await get("/value", auth)).status).toBe(200);
     await Bun.sleep(200);
@@ -90,14 +109,8 @@ auth:
     // From here on nobody reads standard output (Bun takes a MB or two into the pipe's stream, then stops).
     let peak = idle;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMB(child.pid))), 50);
-    let next = 0;
-    let ok = 0;
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next++ < REQUESTS) if ((await get("/value", auth)).status === 200) ok++;
-      }),
-    );
+    const ok = await hits(REQUESTS);
     const seconds = (performance.now() - started) / 1000;
     await Bun.sleep(200);
     clearInterval(sampler);
@@ -111,7 +124,7 @@ auth:
     expect(peak).toBeLessThan(idle + 40);
     expect(droppedWhileStalled).toBeGreaterThan(0);
 
-    // The reader is back: the notice comes, then what waited, then the lines of later requests.
+    // The reader is back: it gets what the daemon kept, then the notice, then the lines of later requests.
     const notice = await out.until((l) => l.msg === "log lines dropped");
     expect(notice.level).toBe("warn");
     expect(Number(notice.lines)).toBeGreaterThan(0);
@@ -127,6 +140,15 @@ auth:
     expect(notices).toBe(total);
     expect(fields.filter((l) => l.msg === "request" && l.path === "/value").length + total).toBe(REQUESTS + 20);
     expect(fields.every((l) => l.msg !== "request" || l.path !== "/value" || l.client === CLIENT)).toBe(true);
+
+    // Stalled again, for fewer lines than the limit (about 2.4 MB): the whole limit is free
+    // again, so none is dropped, and all arrive when the reader is back.
+    expect(await hits(2000)).toBe(2000);
+    for (let i = 0; i < 3; i++) expect((await get("/-/ready")).status).toBe(200);
+    let ready = 0;
+    await out.until((l) => l.path === "/-/ready" && ++ready === 3);
+    expect(await dropped()).toBe(total);
+    expect(out.all.map(parseLogfmt).filter((l) => l.msg === "request" && l.path === "/value").length + total).toBe(REQUESTS + 2020);
   } finally {
     child.kill("SIGKILL");
     await child.exited;

@@ -30,6 +30,14 @@ class FakeSink implements Sink {
     }
     return new Promise<number>((resolve) => this.#pending.push(() => resolve(0)));
   }
+  /** Whether the sink is referenced (keeps the event loop awake). */
+  referenced = false;
+  ref(): void {
+    this.referenced = true;
+  }
+  unref(): void {
+    this.referenced = false;
+  }
   stall(): void {
     this.#stalled = true;
   }
@@ -70,7 +78,10 @@ describe("LogQueue", () => {
     queue.write(batch("e", 2)); // dropped
     expect(queue.dropped).toBe(3);
     expect(sink.kept).toBe(100);
+    // Referenced while it waits for the reader: an idle daemon's event loop must wake for it.
+    expect(sink.referenced).toBe(true);
     await sink.resume();
+    expect(sink.referenced).toBe(false);
     expect(sink.lines()).toEqual(["a1.......", "a2.......", "a3.......", "b1.......", "b2.......", "b3.......", "b4.......", "c1.......", "c2.......", "c3.......", "dropped 3"]);
     // Working again: later lines go straight through, and the notice was written once.
     queue.write(batch("f", 1));
@@ -118,6 +129,8 @@ describe("LogQueue", () => {
       flush() {
         return fail ? new Promise<number>((_, r) => (reject = r)) : 0;
       },
+      ref() {},
+      unref() {},
     };
     const queue = new LogQueue(sink, 100, notice);
     const stderr = process.stderr.write;
