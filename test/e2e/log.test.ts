@@ -106,7 +106,9 @@ auth:
     await Bun.sleep(200);
     const idle = rssMB(child.pid);
 
-    // From here on nobody reads standard output (Bun takes a MB or two into the pipe's stream, then stops).
+    // From here on nobody reads standard output. (Lines took the stream's reader at once: without
+    // one, Bun reads a child's pipe into memory on its own, without bound. With one, it takes a
+    // MB or two into the stream, then stops.)
     let peak = idle;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMB(child.pid))), 50);
     const started = performance.now();
