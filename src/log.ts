@@ -37,7 +37,7 @@ export type Logger = {
   enabled(level: Level): boolean;
   /** Changes format and level in place (a reload does this). */
   configure(settings: { format: Format; level: Level }): void;
-  /** Writes what is gathered now, and what waits for a slow reader of standard output (before the process exits). */
+  /** Writes what is gathered now, and the notice of lines dropped if any (before the process exits). */
   flush(): void;
   /** Lines dropped because the reader of standard output was behind (SPEC 5.6): always 0 for a logger given `write`. */
   dropped(): number;
@@ -146,9 +146,10 @@ function formatLine(format: Format, ms: number, level: Level, msg: string, field
 
 /**
  * `write`: where batches go, as text (tests, `cachish get`); without it, standard output, as
- * bytes, through a LogQueue of LOG_QUEUE_BYTES. Lines are gathered as bytes in one reused buffer: a request line is copied from kept
- * parts (the time stamp, its Preset, the duration's end), so it costs no string of its own and
- * a batch needs no joining or encoding before its write.
+ * bytes, through a LogQueue of LOG_QUEUE_BYTES. Lines are gathered as bytes in one reused
+ * buffer: a request line is copied from kept parts (the time stamp, its Preset, the duration's
+ * end), so it costs no string of its own and a batch needs no joining or encoding before its
+ * write.
  */
 export function createLogger(settings: { format: Format; level: Level }, write?: (text: string) => void): Logger {
   let { format, level } = settings;

@@ -1,8 +1,8 @@
 /**
  * The daemon's metrics in Prometheus' text format (SPEC 5.5): requests by item, status and
  * cache outcome; upstream fetches by item and outcome; fetch durations; the age of each stored
- * value; whether each upstream is failing now; log lines dropped for a stalled reader. Labels carry item paths, statuses and kinds,
- * never a value or a token.
+ * value; whether each upstream is failing now; log lines dropped for a stalled reader. Labels
+ * carry item paths, statuses and kinds, never a value or a token.
  */
 
 type Labels = Record<string, string>;
