@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --vs nginx] [--duration 5] [--only W1,W3]`: dist/cachish (and, with --vs nginx, nginx
+ * `npm run bench [-- --vs nginx] [--duration 5] [--only W1,W13]`: dist/cachish (and, with --vs nginx, nginx
  * configured for the same job by scripts/bench/nginx.conf) against upstreams this script runs
  * on 127.0.0.1, through the workloads W1-W8 (W1-W7 of issue 5), and W9, large values (issue 13). Load comes from wrk when it is
  * installed, else from a built-in generator (fetch loops in this process); the table says which.
@@ -182,8 +182,15 @@ function cachishConfig(port: number, failing: string): string {
   ].join("\n");
 }
 
-/** Starts a server process and waits until `readyUrl` answers 200 (or the process exits). */
-async function launch(args: string[], readyUrl: string, stopSignal: NodeJS.Signals, stdout: ReturnType<typeof Bun.file> | "ignore", failure: string, limitMs = 10_000): Promise<{ pid: number; stop(): Promise<void> }> {
+/** Starts a server process and waits until `readyUrl` answers 200 (or the process exits, or `limitMs` passes); `stdout` is the child's when it is a pipe. */
+async function launch(
+  args: string[],
+  readyUrl: string,
+  stopSignal: NodeJS.Signals,
+  stdout: ReturnType<typeof Bun.file> | "ignore" | "pipe",
+  failure: string,
+  limitMs = 10_000,
+): Promise<{ pid: number; stop(): Promise<void>; stdout: ReadableStream<Uint8Array> | undefined }> {
   const child = Bun.spawn(args, { stdout, stderr: "inherit" });
   children.add(child);
   const started = await Promise.race([until200(readyUrl, limitMs), child.exited.then(() => Number.NaN)]);
@@ -193,6 +200,7 @@ async function launch(args: string[], readyUrl: string, stopSignal: NodeJS.Signa
   }
   return {
     pid: child.pid,
+    stdout: child.stdout instanceof ReadableStream ? child.stdout : undefined,
     async stop() {
       child.kill(stopSignal);
       await child.exited;
@@ -201,12 +209,14 @@ async function launch(args: string[], readyUrl: string, stopSignal: NodeJS.Signa
   };
 }
 
-async function startCachish(dir: string, failing = UP): Promise<Target> {
+/** Its log goes to `log.txt` in `dir`, or to a pipe (`stdout: "pipe"`, for W13). */
+async function startCachish(dir: string, failing = UP, stdout: "file" | "pipe" = "file"): Promise<Target & { stdout: ReadableStream<Uint8Array> | undefined }> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   writeFileSync(join(dir, "cachish.yml"), cachishConfig(port, failing));
   const url = `http://127.0.0.1:${port}`;
-  const server = await launch([BINARY, "serve", "--config", join(dir, "cachish.yml")], `${url}/-/ready`, "SIGTERM", Bun.file(join(dir, "log.txt")), `dist/cachish did not start; see ${dir}/log.txt`);
+  const log = stdout === "pipe" ? "pipe" : Bun.file(join(dir, "log.txt"));
+  const server = await launch([BINARY, "serve", "--config", join(dir, "cachish.yml")], `${url}/-/ready`, "SIGTERM", log, `dist/cachish did not start; see ${dir}/log.txt`);
   return {
     url,
     ...server,
@@ -572,6 +582,44 @@ if (wanted("W9")) {
   add(`W9 start with ${storedMB.toFixed(0)} MB stored (${stored.length} items)`, "spawn to first 200 of /-/healthy ms, median of 3 (target < 1000)", "lower", percentiles(starts).p50);
   add(`W9 start with ${storedMB.toFixed(0)} MB stored (${stored.length} items)`, "peak RSS MB", "lower", startPeak);
   await large.stop(true);
+}
+
+// W13 (issue 13): W1's hits with nobody reading the daemon's standard output (a journal under
+// pressure, a pipe nobody reads), against the same run with a reader: the log must not grow the
+// daemon's memory (at most 4 MiB of lines wait; the rest is dropped and counted).
+if (wanted("W13")) {
+  const run = async (reading: boolean) => {
+    const t = await startCachish(join(work, "cachish", `w13-${reading ? "read" : "stalled"}`), UP, "pipe");
+    // Bun reads a child's pipe on its own, into memory, until a reader is taken: this one is
+    // read from only when `drain` is called.
+    const reader = t.stdout!.getReader();
+    const drain = async () => {
+      while (!(await reader.read()).done);
+    };
+    if (reading) void drain();
+    await (await fetch(`${t.url}/hit`)).arrayBuffer();
+    await Bun.sleep(300);
+    const idle = memoryMB(t.pid);
+    console.error(`W13 cachish, standard output ${reading ? "read" : "not read"}...`);
+    const result = await load(`${t.url}/hit`);
+    const after = memoryMB(t.pid);
+    const dropped = Number(/^cachish_log_lines_dropped_total (\d+)$/m.exec(await (await fetch(`${t.url}/metrics`)).text())?.[1] ?? Number.NaN);
+    // A daemon stops only once its log is written: the stalled reader reads at last.
+    if (!reading) void drain();
+    await t.stop();
+    return { ...result, idle, after, dropped };
+  };
+  const read = await run(true);
+  const stalled = await run(false);
+  add("W13 W1 hits, standard output read", "requests/s", "higher", read.rps);
+  add("W13 W1 hits, standard output not read", "requests/s", "higher", stalled.rps);
+  add("W13 W1 hits, standard output read", "RSS idle MB", "lower", read.idle.rss);
+  add("W13 W1 hits, standard output not read", "RSS idle MB", "lower", stalled.idle.rss);
+  add("W13 W1 hits, standard output read", "RSS after the load MB", "lower", read.after.rss);
+  add("W13 W1 hits, standard output not read", "RSS after the load MB", "lower", stalled.after.rss);
+  add("W13 not read - read", "RSS after the load MB", "lower", stalled.after.rss - read.after.rss);
+  add("W13 W1 hits, standard output not read", "log lines dropped", "lower", stalled.dropped);
+  add("W13 W1 hits, standard output not read", "requests in the run", "higher", stalled.requests);
 }
 
 // ---------------------------------------------------------------- report

@@ -35,6 +35,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
   const address = options.listen ?? config.listen;
   // Kept even when off: a reload that turns them on again finds the counts so far.
   const metrics = new Metrics();
+  metrics.logLinesDropped = () => log.dropped();
   // The fleet's tier, when configured: cachish starts without it and connects when it can.
   const shared = config.shared_store ? new SharedTier(config.shared_store, log) : undefined;
   if (shared) metrics.sharedUp = () => shared.up;

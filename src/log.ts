@@ -8,7 +8,7 @@
  * gathered and written together at most 50 ms later, and the time stamp is formatted once
  * per millisecond.
  */
-import { writeStdout } from "./stdout";
+import { LogQueue, stdoutSink } from "./stdout";
 
 export type Level = "debug" | "info" | "warn" | "error";
 export type Format = "logfmt" | "json";
@@ -16,6 +16,9 @@ export type Fields = Record<string, string | number | boolean | null | undefined
 
 /** Bytes gathered before a write. */
 const FLUSH_AT = 65_536;
+
+/** Bytes of lines that may wait for a stalled reader of standard output (SPEC 5.6: a few MiB); later lines are dropped and counted. */
+export const LOG_QUEUE_BYTES = 4 * 1024 * 1024;
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -34,8 +37,10 @@ export type Logger = {
   enabled(level: Level): boolean;
   /** Changes format and level in place (a reload does this). */
   configure(settings: { format: Format; level: Level }): void;
-  /** Writes what is gathered now (before the process exits). */
+  /** Writes what is gathered now, and the notice of lines dropped if any (before the process exits). */
   flush(): void;
+  /** Lines dropped because the reader of standard output was behind (SPEC 5.6): always 0 for a logger given `write`. */
+  dropped(): number;
 };
 
 const PLAIN = /^[\x21-\x7e]+$/;
@@ -141,15 +146,17 @@ function formatLine(format: Format, ms: number, level: Level, msg: string, field
 
 /**
  * `write`: where batches go, as text (tests, `cachish get`); without it, standard output, as
- * bytes. Lines are gathered as bytes in one reused buffer: a request line is copied from kept
- * parts (the time stamp, its Preset, the duration's end), so it costs no string of its own and
- * a batch needs no joining or encoding before its write.
+ * bytes, through a LogQueue of LOG_QUEUE_BYTES. Lines are gathered as bytes in one reused
+ * buffer: a request line is copied from kept parts (the time stamp, its Preset, the duration's
+ * end), so it costs no string of its own and a batch needs no joining or encoding before its
+ * write.
  */
 export function createLogger(settings: { format: Format; level: Level }, write?: (text: string) => void): Logger {
   let { format, level } = settings;
   let rank = RANK[level];
   const decoder = new TextDecoder();
-  const out: (bytes: Uint8Array) => void = write ? (bytes) => write(decoder.decode(bytes)) : writeStdout;
+  const queue = write ? undefined : new LogQueue(stdoutSink(), LOG_QUEUE_BYTES, (lines) => `${formatLine(format, Date.now(), "warn", "log lines dropped", { lines })}\n`);
+  const out: (bytes: Uint8Array) => void = queue ? (bytes) => queue.write(bytes) : (bytes) => write!(decoder.decode(bytes));
   let batch = new Uint8Array(2 * FLUSH_AT);
   let size = 0;
   // The start of request lines, as bytes: encoded when head() gives a new one (once a millisecond).
@@ -223,6 +230,10 @@ export function createLogger(settings: { format: Format; level: Level }, write?:
       ({ format, level } = next);
       rank = RANK[level];
     },
-    flush,
+    flush() {
+      flush();
+      queue?.drain();
+    },
+    dropped: () => queue?.dropped ?? 0,
   };
 }

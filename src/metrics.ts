@@ -1,8 +1,8 @@
 /**
  * The daemon's metrics in Prometheus' text format (SPEC 5.5): requests by item, status and
  * cache outcome; upstream fetches by item and outcome; fetch durations; the age of each stored
- * value; whether each upstream is failing now. Labels carry item paths, statuses and kinds,
- * never a value or a token.
+ * value; whether each upstream is failing now; log lines dropped for a stalled reader. Labels
+ * carry item paths, statuses and kinds, never a value or a token.
  */
 
 type Labels = Record<string, string>;
@@ -89,6 +89,8 @@ export class Metrics {
   readonly saves = new Counter("cachish_shared_fetches_saved_total", "Upstream fetches saved by the shared tier: a value of the fleet was fresh enough, or another host fetched it.");
   /** Whether the shared tier answered its last call; undefined without `shared_store`. */
   sharedUp: (() => boolean) | undefined;
+  /** Log lines dropped so far because the reader of standard output was behind (the logger counts them). */
+  logLinesDropped: () => number = () => 0;
   readonly fetchSeconds = new Histogram("cachish_upstream_fetch_duration_seconds", "How long upstream fetches took, by item.");
 
   /** The counter of requests for `item` answered with `status` and `cache` outcome. */
@@ -118,6 +120,9 @@ export class Metrics {
         items.filter((i) => i.ageSeconds !== null).map((i) => [{ item: i.path }, i.ageSeconds!]),
       ),
       ...gauge("cachish_upstream_failing", "1 while the last fetch of the item's upstream failed, else 0.", items.map((i) => [{ item: i.path }, i.failing ? 1 : 0])),
+      "# HELP cachish_log_lines_dropped_total Log lines dropped because the reader of standard output (the journal, a pipe) was behind.",
+      "# TYPE cachish_log_lines_dropped_total counter",
+      `cachish_log_lines_dropped_total ${this.logLinesDropped()}`,
       ...(this.sharedUp ? [...gauge("cachish_shared_store_up", "1 while the shared tier (PostgreSQL) answers, else 0.", [[{}, this.sharedUp() ? 1 : 0]]), ...this.saves.render()] : []),
       "",
     ].join("\n");

@@ -1,24 +1,23 @@
 /**
- * Standard output for the daemon's log and the commands' answers. When it is a file (the
- * daemon run with `>> cachish.log`, the benchmark) each batch is one write(2), with no copy
- * kept; otherwise (the journal's socket, a pipe, a terminal) it goes through Bun's native
- * writer for fd 1, which keeps (a copy of) what a slow reader has not taken yet instead of
- * blocking the daemon. Not process.stdout: creating that Node stream cost the daemon's start
- * about 25 ms and 6 MB of memory (measured with a compiled Bun.serve), for nothing we use.
+ * Standard output, for the commands' answers and the daemon's log: one path for a file, a pipe,
+ * the journal's socket or a terminal, Bun's native writer for fd 1 (a FileSink). Not
+ * process.stdout: creating that Node stream cost the daemon's start about 25 ms and 6 MB of
+ * memory (measured with a compiled Bun.serve), for nothing we use.
+ *
+ * What the FileSink does when the reader stalls (observed with Bun 1.4.5 on a pipe nobody
+ * reads): `write()` and `flush()` never block. What the pipe takes at once, they write and
+ * answer with a number; the rest they keep, for as long as it takes, and answer with a Promise
+ * that settles when the reader has taken everything kept (with the count of bytes written), or
+ * rejects (EPIPE when the reader is gone). What is written meanwhile is kept too, without bound
+ * (the daemon grew by 3-5 MB/s under load): hence LogQueue, which bounds what the log hands it.
  *
  * A full disk or a closed pipe loses lines, never the daemon: it says so once on stderr.
  */
-import { fstatSync, writeSync } from "node:fs";
 import type { FileSink } from "bun";
 import { messageOf } from "./error-text";
 
-function isFile(fd: number): boolean {
-  try {
-    return fstatSync(fd).isFile();
-  } catch {
-    return false;
-  }
-}
+/** What LogQueue needs of a FileSink (a test gives it a fake). */
+export type Sink = Pick<FileSink, "write" | "flush" | "ref" | "unref">;
 
 /** Says once, on stderr, that standard output cannot be written; again after it worked. */
 let failing = false;
@@ -34,8 +33,8 @@ const report = {
 };
 
 let sink: FileSink | undefined;
-/** The writer for a pipe, socket or terminal. Unreferenced: a command still exits when its work is done (what is pending is written first). */
-function pipe(): FileSink {
+/** The writer of fd 1, unreferenced while it keeps nothing (see send). */
+export function stdoutSink(): FileSink {
   if (!sink) {
     sink = Bun.stdout.writer();
     sink.unref();
@@ -43,30 +42,114 @@ function pipe(): FileSink {
   return sink;
 }
 
-let toFile: boolean | undefined;
+/** Flushes waiting for the reader. */
+let flushing = 0;
 
-/** Bytes to standard output (the daemon's log): written or copied before this returns, so the caller may fill them again. */
-export function writeStdout(bytes: Uint8Array): void {
-  toFile ??= isFile(1);
+/**
+ * Hands `chunks` to `sink` and asks it to write them: true when it did at once, else the
+ * Promise of when the reader has taken everything the sink kept (false: it could not). A
+ * write's own Promise settles with the flush's, whose outcome is reported: it is only kept
+ * from being an unhandled rejection.
+ *
+ * The sink is referenced while a flush waits: unreferenced, a daemon with nothing else to do
+ * (no request, no timer) wrote what it kept, or settled the flush, only when something else
+ * woke its event loop (Bun 1.4.5), and the log stayed stuck.
+ */
+function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<boolean> {
   try {
-    if (toFile) {
-      // A short write (rare on a file): the rest, from where it stopped.
-      for (let done = 0; done < bytes.length; ) done += writeSync(1, bytes, done);
-      report.worked();
-      return;
+    for (const chunk of chunks) {
+      const written = sink.write(chunk);
+      if (typeof written !== "number") written.catch(() => {});
     }
-    const out = pipe();
-    out.write(bytes);
-    const flushed = out.flush();
-    // A reader that is behind: the rest is written when it takes it, and its outcome reported then.
-    if (typeof flushed === "number") report.worked();
-    else flushed.then(report.worked, report.failed);
+    const flushed = sink.flush();
+    if (typeof flushed === "number") {
+      report.worked();
+      return true;
+    }
+    if (flushing++ === 0) sink.ref();
+    return flushed
+      .then(
+        () => (report.worked(), true),
+        (error) => (report.failed(error), false),
+      )
+      .finally(() => {
+        if (--flushing === 0) sink.unref();
+      });
   } catch (error) {
+    // Done with, all the same: these lines are lost.
     report.failed(error);
+    return true;
   }
 }
 
-/** Text to standard output (the commands' answers). */
+/** Text to standard output (the commands' answers): never dropped; a slow reader is waited for before the process exits. */
 export function writeStdoutText(text: string): void {
-  writeStdout(Buffer.from(text));
+  void send(stdoutSink(), [text]);
+}
+
+const NEWLINE = 10;
+
+function countLines(bytes: Uint8Array): number {
+  let lines = 0;
+  for (let at = bytes.indexOf(NEWLINE); at >= 0; at = bytes.indexOf(NEWLINE, at + 1)) lines++;
+  return lines;
+}
+
+/**
+ * The daemon's log on its way to standard output (SPEC 5.6), in bounded memory. The sink is
+ * the queue: it keeps what the reader has not taken, and says when the reader has taken it
+ * all (a flush's Promise settles only then, observed with a reader slower than the writer).
+ * So the bytes handed to it are counted until then, and a batch that would take them past
+ * `limit` is dropped, its lines counted. Once the reader has caught up, one line
+ * (`notice(count)`) tells how many were dropped, where they would have been. Nothing here ever
+ * waits: a request is never delayed by the log.
+ */
+export class LogQueue {
+  /** Lines dropped since the start. */
+  dropped = 0;
+  /** Lines dropped that no notice has told of yet. */
+  #untold = 0;
+  /** Bytes handed to the sink that the reader has not taken yet. */
+  #kept = 0;
+
+  constructor(
+    readonly sink: Sink,
+    readonly limit: number,
+    readonly notice: (count: number) => string,
+  ) {}
+
+  /** Lines, each ending in a newline; used or copied (by the sink) before this returns. */
+  write(batch: Uint8Array): void {
+    if (this.#kept + batch.length > this.limit) {
+      const lines = countLines(batch);
+      this.dropped += lines;
+      this.#untold += lines;
+      return;
+    }
+    this.#write(batch);
+  }
+
+  /** Before the process exits: the notice of lines dropped since the reader last caught up, if any. */
+  drain(): void {
+    if (this.#untold > 0) this.#write();
+  }
+
+  /** The notice of untold drops, if any (one short line, not counted), then `batch`. */
+  #write(batch?: Uint8Array): void {
+    const chunks: (Uint8Array | string)[] = [];
+    if (this.#untold > 0) chunks.push(this.notice(this.#untold));
+    this.#untold = 0;
+    if (batch) chunks.push(batch);
+    const size = batch?.length ?? 0;
+    this.#kept += size;
+    const done = send(this.sink, chunks);
+    if (done === true) {
+      this.#kept -= size;
+      return;
+    }
+    void done.then((written) => {
+      this.#kept -= size;
+      if (written && this.#untold > 0) this.#write();
+    });
+  }
 }

@@ -320,6 +320,9 @@ describe("/metrics", () => {
     expect(families.cachish_upstream_fetch_duration_seconds!.type).toBe("HISTOGRAM");
     expect(families.cachish_upstream_fetch_duration_seconds!.metrics[0]!.buckets!["+Inf"]).toBe("3");
     expect(samples("cachish_upstream_failing")).toEqual([{ item: "/x", value: "1" }]);
+    // Its log is read (test/e2e/log.test.ts stalls the reader).
+    expect(families.cachish_log_lines_dropped_total!.type).toBe("COUNTER");
+    expect(samples("cachish_log_lines_dropped_total")).toEqual([{ value: "0" }]);
     const age = samples("cachish_stored_value_age_seconds");
     expect(age.length).toBe(1);
     expect(Number(age[0]!.value)).toBeGreaterThanOrEqual(0);
