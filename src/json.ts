@@ -142,28 +142,71 @@ const NOT_PLAIN_ASCII = /["\\\u0000-\u001f\u007f-\uffff]/g;
 const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f" };
 
 /**
- * A string as Python's `json.dumps` writes it with `ensure_ascii=True`: the short escapes where
- * JSON has one, else `\u` and four lowercase hex digits (a character beyond U+FFFF is already
- * two UTF-16 units, so it becomes a surrogate pair, as in Python).
+ * The inside of a string as Python's `json.dumps` writes it with `ensure_ascii=True`: the short
+ * escapes where JSON has one, else `\u` and four lowercase hex digits (a character beyond U+FFFF
+ * is already two UTF-16 units, so it becomes a surrogate pair, as in Python). A string with
+ * nothing to escape comes back as itself, not a copy.
  */
-function quote(value: string): string {
-  const escaped = value.replace(NOT_PLAIN_ASCII, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  return `"${escaped}"`;
+function escape(value: string): string {
+  return value.replace(NOT_PLAIN_ASCII, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** The value as 1.x's `json.dumps(value)` wrote it, numbers as the upstream wrote them. */
 export function stringifyJson(value: JsonValue): string {
-  switch (value.type) {
-    case "object":
-      return `{${[...value.entries].map(([key, v]) => `${quote(key)}: ${stringifyJson(v)}`).join(", ")}}`;
-    case "array":
-      return `[${value.items.map(stringifyJson).join(", ")}]`;
-    case "string":
-      return quote(value.value);
-    case "number":
-    case "literal":
-      return value.text;
-  }
+  return pieces(value).join("");
+}
+
+/**
+ * The same, as the bytes the daemon answers with. The text is all ASCII (`ensure_ascii`), one
+ * byte a character, so its pieces are encoded straight into one buffer of the right size: no
+ * joined copy of a value of megabytes is ever made.
+ */
+export function encodeJson(value: JsonValue): Uint8Array {
+  const parts = pieces(value);
+  const bytes = new Uint8Array(parts.reduce((length, part) => length + part.length, 0));
+  let at = 0;
+  for (const part of parts) at += encoder.encodeInto(part, bytes.subarray(at)).written;
+  return bytes;
+}
+
+const encoder = new TextEncoder();
+
+/** The text of a value as a list of pieces, in order: gathered in one list, never joined level by level. */
+function pieces(value: JsonValue): string[] {
+  const out: string[] = [];
+  const write = (v: JsonValue): void => {
+    switch (v.type) {
+      case "object": {
+        let separator = "{";
+        for (const [key, item] of v.entries) {
+          out.push(separator, '"', escape(key), '": ');
+          separator = ", ";
+          write(item);
+        }
+        out.push(separator === "{" ? "{}" : "}");
+        return;
+      }
+      case "array": {
+        let separator = "[";
+        for (const item of v.items) {
+          out.push(separator);
+          separator = ", ";
+          write(item);
+        }
+        out.push(separator === "[" ? "[]" : "]");
+        return;
+      }
+      case "string":
+        // The quotes are pieces of their own: a string of megabytes is never copied to add them.
+        out.push('"', escape(v.value), '"');
+        return;
+      case "number":
+      case "literal":
+        out.push(v.text);
+    }
+  };
+  write(value);
+  return out;
 }
 
 /** An object of exactly `keys`, in that order; the keys missing from `value`, if any. */
