@@ -36,7 +36,8 @@ const build = {
 };
 
 const result = await Bun.build({
-  entrypoints: ["src/cli/main.ts"],
+  // The worker that makes values from upstream bodies is an entrypoint of its own (src/backends/value.ts).
+  entrypoints: ["src/cli/main.ts", "src/backends/value-worker.ts"],
   // Top-level await in main.ts needs ESM, and bytecode needs the format said explicitly.
   format: "esm",
   define: { CACHISH_BUILD: JSON.stringify(build) },
@@ -68,5 +69,6 @@ if (!result.success) {
   for (const log of result.logs) console.error(log);
   process.exit(1);
 }
-await rm(`${values.outfile}.map`, { force: true });
+// The source maps are embedded; the files written beside the binary are not needed.
+for (const output of result.outputs) if (output.path.endsWith(".map")) await rm(output.path, { force: true });
 console.log(`built ${values.outfile}`);

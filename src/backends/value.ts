@@ -1,0 +1,87 @@
+/**
+ * An item's value from an upstream's body: decoded, parsed, its `field`/`config_key` keys
+ * picked, written as 1.x wrote it, and encoded. Each step is linear in the body's size, but a
+ * body of megabytes still takes tens to hundreds of milliseconds of JavaScript (more on its
+ * first run, before the JIT has compiled the parser). The daemon answers every client on one
+ * thread, so this runs on a worker thread of its own (value-worker.ts): a large value never
+ * holds up other clients, `/-/healthy` included (SPEC 5.3).
+ */
+import { encodeJson, JsonSyntaxError, parseJson, pickKeys } from "../json";
+import { type FailureKind, UpstreamFailure } from "./failure";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The value as bytes, or an UpstreamFailure (`invalid-json`, `missing-field`) saying why not. */
+export function makeValue(body: Uint8Array, keys: readonly string[] | undefined): Uint8Array {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw new UpstreamFailure("invalid-json", "the answer is not JSON: the body is not UTF-8");
+  }
+  let parsed;
+  try {
+    parsed = parseJson(text);
+  } catch (error) {
+    if (error instanceof JsonSyntaxError) throw new UpstreamFailure("invalid-json", `the answer is not JSON: ${error.message}`);
+    throw error;
+  }
+  if (keys) {
+    const picked = pickKeys(parsed, keys);
+    if (!picked.ok) {
+      const what = parsed.type === "object" ? `has no ${picked.missing.map((k) => JSON.stringify(k)).join(", ")}` : `is not an object`;
+      throw new UpstreamFailure("missing-field", `the answer ${what}`);
+    }
+    parsed = picked.value;
+  }
+  return encodeJson(parsed);
+}
+
+/** What the worker answers: the value, or the failure as plain data (an Error does not cross threads as itself). */
+export type Made = { id: number; value: Uint8Array } | { id: number; failure: { kind: FailureKind; message: string } };
+
+/**
+ * The worker's file: beside this one when run from source (the tests), and where the build puts
+ * it in the binary (scripts/build.ts bundles it as a second entrypoint, under its path from src/).
+ * Never a path relative to the working folder: Bun would load such a file from disk.
+ */
+const WORKER = import.meta.url.startsWith("file:///$bunfs/") ? "/$bunfs/root/backends/value-worker.ts" : new URL("./value-worker.ts", import.meta.url).href;
+
+let worker: Worker | undefined;
+let nextId = 0;
+const pending = new Map<number, { resolve(value: Uint8Array): void; reject(error: Error): void }>();
+
+function thread(): Worker {
+  if (worker) return worker;
+  const started = new Worker(WORKER);
+  started.onmessage = (event: MessageEvent<Made>) => {
+    const made = event.data;
+    const waiting = pending.get(made.id);
+    pending.delete(made.id);
+    // Referenced only while a value is being made: a command (`get --config`) still exits.
+    if (pending.size === 0) started.unref();
+    if ("value" in made) waiting?.resolve(made.value);
+    else waiting?.reject(new UpstreamFailure(made.failure.kind, made.failure.message));
+  };
+  started.onerror = (event) => {
+    // A bug of ours in the worker: every value it was making fails, and the next one starts a new worker.
+    worker = undefined;
+    for (const waiting of pending.values()) waiting.reject(new UpstreamFailure("internal", `the value could not be made: ${event.message}`));
+    pending.clear();
+    started.terminate();
+  };
+  worker = started;
+  return started;
+}
+
+/** makeValue on the worker thread; the body is handed over, not copied (it is unusable here afterwards). */
+export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | undefined): Promise<Uint8Array> {
+  const id = nextId++;
+  const made = new Promise<Uint8Array>((resolve, reject) => pending.set(id, { resolve, reject }));
+  const target = thread();
+  target.ref();
+  // A view of part of a buffer is copied first: handing over the buffer would take the rest too.
+  const sent = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+  target.postMessage({ id, body: sent, keys }, [sent.buffer as ArrayBuffer]);
+  return made;
+}

@@ -1,0 +1,74 @@
+/**
+ * An item's value from an upstream body (src/backends/value.ts): the failures it names, and the
+ * worker thread that makes it without holding up the thread that answers clients.
+ */
+import { describe, expect, test } from "bun:test";
+import { UpstreamFailure } from "../../src/backends/failure";
+import { makeValue, makeValueOffThread } from "../../src/backends/value";
+import { ipRanges } from "../support/large";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (value: Uint8Array) => new TextDecoder().decode(value);
+
+async function failureOf(made: Promise<unknown> | (() => unknown)): Promise<[string, string]> {
+  try {
+    await (typeof made === "function" ? made() : made);
+  } catch (error) {
+    if (error instanceof UpstreamFailure) return [error.kind, error.message];
+    throw error;
+  }
+  throw new Error("no failure");
+}
+
+describe("makeValue", () => {
+  test("the value as 1.x wrote it, the named keys in their order", () => {
+    expect(text(makeValue(bytes('{"b":1,"a":"\u00e9","c":[true,null]}'), undefined))).toBe('{"b": 1, "a": "\\u00e9", "c": [true, null]}');
+    expect(text(makeValue(bytes('{"b":1,"a":2,"c":3}'), ["c", "a"]))).toBe('{"c": 3, "a": 2}');
+  });
+
+  test("what is not a value is a failure of a known kind, quoting nothing of the body", async () => {
+    expect(await failureOf(() => makeValue(new Uint8Array([0x22, 0xff, 0x22]), undefined))).toEqual(["invalid-json", "the answer is not JSON: the body is not UTF-8"]);
+    expect(await failureOf(() => makeValue(bytes('{"secret": '), undefined))).toEqual(["invalid-json", "the answer is not JSON: unexpected end of input at character 11"]);
+    expect(await failureOf(() => makeValue(bytes('{"a": 1}'), ["a", "b"]))).toEqual(["missing-field", 'the answer has no "b"']);
+    expect(await failureOf(() => makeValue(bytes("[1]"), ["a"]))).toEqual(["missing-field", "the answer is not an object"]);
+  });
+});
+
+describe("makeValueOffThread", () => {
+  test("the same value and the same failures, from the worker", async () => {
+    expect(text(await makeValueOffThread(bytes('{"b":1,"a":2}'), ["a"]))).toBe('{"a": 2}');
+    expect(await failureOf(makeValueOffThread(bytes("{"), undefined))).toEqual(["invalid-json", "the answer is not JSON: expected a key at character 1"]);
+    expect(await failureOf(makeValueOffThread(bytes("[]"), ["a"]))).toEqual(["missing-field", "the answer is not an object"]);
+  });
+
+  test("a body that is a view of part of a buffer: only that part is the body", async () => {
+    const whole = bytes('xx{"a": 1}yy');
+    expect(text(await makeValueOffThread(whole.subarray(2, 10), undefined))).toBe('{"a": 1}');
+    expect(text(whole)).toBe('xx{"a": 1}yy');
+  });
+
+  test("values made at once come back to their own callers", async () => {
+    const made = await Promise.all(Array.from({ length: 20 }, (_, i) => makeValueOffThread(bytes(`{"n": ${i}}`), undefined)));
+    expect(made.map(text)).toEqual(Array.from({ length: 20 }, (_, i) => `{"n": ${i}}`));
+  });
+
+  test("while a large value is made, this thread keeps turning; made here, it would not turn at all", async () => {
+    const body = bytes(ipRanges(4_000_000));
+    /** Turns of the event loop while `work` runs. */
+    const turnsDuring = async (work: () => Promise<unknown>) => {
+      let turns = 0;
+      let running = true;
+      const spin = () => {
+        turns++;
+        if (running) setImmediate(spin);
+      };
+      setImmediate(spin);
+      await work();
+      running = false;
+      return turns;
+    };
+    expect(await turnsDuring(async () => makeValue(body.slice(), undefined))).toBe(0);
+    // Tens of milliseconds of parsing elsewhere: many turns here (a wide margin: one would do).
+    expect(await turnsDuring(() => makeValueOffThread(body.slice(), undefined))).toBeGreaterThan(5);
+  });
+});
