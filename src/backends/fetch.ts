@@ -30,7 +30,10 @@ export async function boundedFetch(request: UpstreamRequest, limits: Limits): Pr
       await response.body?.cancel().catch(() => {});
       throw new UpstreamFailure("too-large", `the body is ${declared} bytes, over max_body (${limits.maxBody})`);
     }
-    return await readCapped(response, Number.isFinite(declared) && response.headers.has("content-length"), limits.maxBody, () => timedOut, limits.timeout);
+    // Bun decompresses what it reads, and the declared length is the compressed one: only an
+    // uncompressed body's declared length bounds what `bytes()` makes of it.
+    const whole = response.headers.has("content-length") && Number.isFinite(declared) && !response.headers.has("content-encoding");
+    return await readCapped(response, whole, limits.maxBody, () => timedOut, limits.timeout);
   } finally {
     clearTimeout(timer);
   }
@@ -77,14 +80,15 @@ async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: (
 
 /**
  * The body, at most `maxBody` bytes. A body whose length was declared (and found within
- * `maxBody`) is read by Bun in one piece: it costs its size once. One sent in chunks without a
- * length is read chunk by chunk into one buffer that grows in place (a resizable ArrayBuffer
+ * `maxBody`) and that is not compressed is read by Bun in one piece: it costs its size once.
+ * Any other (chunked, or compressed: its decompressed size is known only as it is read) is read
+ * chunk by chunk into one buffer that grows in place (a resizable ArrayBuffer
  * reserves `maxBody` of address space, not of memory) and is cut off at `maxBody`: measured, it
  * costs about twice its size until its chunks are collected.
  */
-async function readCapped(response: Response, declared: boolean, maxBody: number, timedOut: () => boolean, timeout: number): Promise<Uint8Array> {
+async function readCapped(response: Response, whole: boolean, maxBody: number, timedOut: () => boolean, timeout: number): Promise<Uint8Array> {
   try {
-    if (declared) return await response.bytes();
+    if (whole) return await response.bytes();
     const buffer = new ArrayBuffer(0, { maxByteLength: maxBody });
     const reader = response.body?.getReader();
     if (!reader) return new Uint8Array(buffer);

@@ -132,6 +132,15 @@ describe("max_body", () => {
     expect(await fetchBody("/over-chunked")).toBe("too-large");
   });
 
+  test("a compressed body is held to max_body once decompressed, whatever length it declares", async () => {
+    // 1,000 times max_body once inflated, a few hundred bytes on the wire (a gzip bomb, or just a CDN).
+    const gzip = (n: number) => () => new Response(Bun.gzipSync(bytes(n)), { headers: { "Content-Encoding": "gzip" } });
+    upstream.on("/gzip-over", gzip(MAX_BODY * 1000));
+    upstream.on("/gzip-exact", gzip(MAX_BODY));
+    expect(await fetchBody("/gzip-over")).toBe("too-large");
+    expect(await fetchBody("/gzip-exact")).toEqual(bytes(MAX_BODY));
+  });
+
   test("an empty body and a small one are read as they are", async () => {
     upstream.on("/empty", { body: "" });
     upstream.on("/small", { body: '{"a": 1}' });
