@@ -51,6 +51,15 @@ let worker: Worker | undefined;
 let nextId = 0;
 const pending = new Map<number, { resolve(value: Uint8Array): void; reject(error: Error): void }>();
 
+/** Every value the worker was making fails, and the next one starts a new worker. */
+function lost(gone: Worker, why: string): void {
+  if (worker !== gone) return;
+  worker = undefined;
+  for (const waiting of pending.values()) waiting.reject(new UpstreamFailure("internal", `the value could not be made: ${why}`));
+  pending.clear();
+  gone.terminate();
+}
+
 function thread(): Worker {
   if (worker) return worker;
   const started = new Worker(WORKER);
@@ -63,13 +72,10 @@ function thread(): Worker {
     if ("value" in made) waiting?.resolve(made.value);
     else waiting?.reject(new UpstreamFailure(made.failure.kind, made.failure.message));
   };
-  started.onerror = (event) => {
-    // A bug of ours in the worker: every value it was making fails, and the next one starts a new worker.
-    worker = undefined;
-    for (const waiting of pending.values()) waiting.reject(new UpstreamFailure("internal", `the value could not be made: ${event.message}`));
-    pending.clear();
-    started.terminate();
-  };
+  // A bug of ours in the worker, or a worker that ended (out of memory, terminated): Bun tells
+  // the first with `error`, the second only with `close`.
+  started.onerror = (event) => lost(started, event.message);
+  started.addEventListener("close", () => lost(started, "the worker thread ended"));
   worker = started;
   return started;
 }
@@ -80,8 +86,19 @@ export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | u
   const made = new Promise<Uint8Array>((resolve, reject) => pending.set(id, { resolve, reject }));
   const target = thread();
   target.ref();
-  // A view of part of a buffer is copied first: handing over the buffer would take the rest too.
-  const sent = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
-  target.postMessage({ id, body: sent, keys }, [sent.buffer as ArrayBuffer]);
+  try {
+    // A view of part of a buffer is copied first: handing over the buffer would take the rest too.
+    const sent = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+    target.postMessage({ id, body: sent, keys }, [sent.buffer as ArrayBuffer]);
+  } catch (error) {
+    pending.get(id)?.reject(error instanceof Error ? error : new Error(String(error)));
+    pending.delete(id);
+    if (pending.size === 0) target.unref();
+  }
   return made;
+}
+
+/** Ends the worker thread (at stop, or in a test); values it was making fail, and a later one starts a new thread. */
+export function stopValueThread(): void {
+  if (worker) lost(worker, "the worker thread was stopped");
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { UpstreamFailure } from "../../src/backends/failure";
-import { makeValue, makeValueOffThread } from "../../src/backends/value";
+import { makeValue, makeValueOffThread, stopValueThread } from "../../src/backends/value";
 import { ipRanges } from "../support/large";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -70,5 +70,14 @@ describe("makeValueOffThread", () => {
     expect(await turnsDuring(async () => makeValue(body.slice(), undefined))).toBe(0);
     // Tens of milliseconds of parsing elsewhere: many turns here (a wide margin: one would do).
     expect(await turnsDuring(() => makeValueOffThread(body.slice(), undefined))).toBeGreaterThan(5);
+  });
+});
+
+describe("the worker thread ending", () => {
+  test("values it was making fail as internal, and the next value starts a new thread", async () => {
+    const making = makeValueOffThread(bytes(ipRanges(2_000_000)), undefined);
+    stopValueThread();
+    expect(await failureOf(making)).toEqual(["internal", "the value could not be made: the worker thread was stopped"]);
+    expect(text(await makeValueOffThread(bytes('{"a": 1}'), undefined))).toBe('{"a": 1}');
   });
 });
