@@ -42,8 +42,9 @@ export function stdoutSink(): FileSink {
   return sink;
 }
 
-/** Flushes waiting for the reader. */
+/** Flushes waiting for the reader; of them, those of the commands' answers (writeStdoutText). */
 let flushing = 0;
+let answering = 0;
 
 /**
  * Hands `chunks` to `sink` and asks it to write them: true when it did at once, else the
@@ -84,7 +85,25 @@ function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<boole
 
 /** Text to standard output (the commands' answers): never dropped; a slow reader is waited for before the process exits. */
 export function writeStdoutText(text: string): void {
-  void send(stdoutSink(), [text]);
+  const done = send(stdoutSink(), [text]);
+  if (done === true) return;
+  answering++;
+  void done.finally(() => answering--);
+}
+
+/**
+ * Before the process exits: true once the reader has taken everything, however long that takes
+ * for a command's answer; false when only the daemon's log is still waiting after `logMs`. A
+ * daemon told to stop must not wait for ever on a reader that has stalled (Bun writes what a
+ * sink keeps before the process ends): the caller then exits, and those lines are lost.
+ */
+export async function stdoutSettled(logMs: number): Promise<boolean> {
+  const deadline = Date.now() + logMs;
+  while (flushing > 0) {
+    if (answering === 0 && Date.now() >= deadline) return false;
+    await Bun.sleep(10);
+  }
+  return true;
 }
 
 const NEWLINE = 10;

@@ -3,7 +3,7 @@
  * an exit code or throws a CliError.
  */
 import { defineCommand } from "citty";
-import { writeStdoutText } from "../stdout";
+import { stdoutSettled, writeStdoutText } from "../stdout";
 import { VERSION } from "../version";
 import { checkConfigCommand } from "./check-config";
 import { getCommand } from "./get";
@@ -41,3 +41,6 @@ try {
   process.stderr.write(`cachish: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 70;
 }
+// A stopped daemon gives its last log lines a second to reach a reader that has stalled, then
+// ends without them (SPEC 5: SIGTERM ends in exit 0, not in systemd's SIGKILL at its timeout).
+if (!(await stdoutSettled(1000))) process.exit();

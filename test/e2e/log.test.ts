@@ -56,7 +56,8 @@ class Lines {
   }
 }
 
-test("a stalled reader of standard output: lines are dropped and counted, memory stays bounded, and one line tells how many once the reader is back", async () => {
+/** dist/cachish serving one item, its standard output a pipe that only `Lines` reads. */
+function start() {
   const dir = tempDir();
   writeFileSync(
     join(dir, "cachish.yml"),
@@ -71,13 +72,17 @@ auth:
   ${CLIENT}: {token: ${TOKEN}, url: /value}
 `,
   );
-  const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml")], {
+  return Bun.spawn([BINARY, "serve", "--config", join(dir, "cachish.yml")], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
     cwd: dir,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
   });
+}
+
+test("a stalled reader of standard output: lines are dropped and counted, memory stays bounded, and one line tells how many once the reader is back", async () => {
+  const child = start();
   let stderr = "";
   void (async () => {
     for await (const chunk of child.stderr) stderr += new TextDecoder().decode(chunk);
@@ -151,6 +156,27 @@ auth:
     await out.until((l) => l.path === "/-/ready" && ++ready === 3);
     expect(await dropped()).toBe(total);
     expect(out.all.map(parseLogfmt).filter((l) => l.msg === "request" && l.path === "/value").length + total).toBe(REQUESTS + 2020);
+  } finally {
+    child.kill("SIGKILL");
+    await child.exited;
+  }
+});
+
+test("SIGTERM with a stalled reader of standard output: the daemon still exits 0, its last lines given a second", async () => {
+  const child = start();
+  try {
+    const out = new Lines(child.stdout, () => "");
+    const url = `http://${(await out.until((l) => l.msg === "ready")).listen}`;
+    // About 2.4 MB of request lines that nobody reads: more than the pipe and Bun's reading ahead take.
+    for (let i = 0; i < 2000; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/value`, { headers: { Authorization: `Bearer ${TOKEN}` } }).then((r) => r.text())));
+    }
+    const stopped = performance.now();
+    child.kill("SIGTERM");
+    // Before: it waited for the reader for ever (systemd's SIGKILL at TimeoutStopSec). A wide margin over the one second.
+    const code = await Promise.race([child.exited, Bun.sleep(10_000).then(() => "still running")]);
+    expect(code).toBe(0);
+    expect(performance.now() - stopped).toBeLessThan(10_000);
   } finally {
     child.kill("SIGKILL");
     await child.exited;
