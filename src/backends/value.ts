@@ -29,12 +29,20 @@ export function makeValue(body: Uint8Array, keys: readonly string[] | undefined)
   if (keys) {
     const picked = pickKeys(parsed, keys);
     if (!picked.ok) {
-      const what = parsed.type === "object" ? `has no ${picked.missing.map((k) => JSON.stringify(k)).join(", ")}` : `is not an object`;
+      // The keys are not quoted: they are the configuration's text (SPEC 3), their place in it says which.
+      const which = picked.missing.map((key) => ordinal(keys.indexOf(key) + 1)).join(", ");
+      const what = parsed.type === "object" ? `has no key named by the ${which} of \`field\`/\`config_key\`` : "is not an object";
       throw new UpstreamFailure("missing-field", `the answer ${what}`);
     }
     parsed = picked.value;
   }
   return encodeJson(parsed);
+}
+
+/** 1st, 2nd, 3rd, 4th, ... 11th, 12th, 13th, 21st. */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th"}`;
 }
 
 /** What the worker answers: the value, or the failure as plain data (an Error does not cross threads as itself). */

@@ -106,7 +106,7 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
     const globs = (patterns as string[]).map(compileGlob);
     globs.forEach((glob, index) => {
       if (![...itemsMap.keys()].some((path) => globMatches(glob, path))) {
-        w.warn(w.at(patterns, index), `this glob of client \`${name}\` matches no item`);
+        w.warn(w.at(patterns, index), "this glob matches no item");
       }
     });
     const digest = raw.token ? sha256((raw.token as Secret).reveal()) : raw.token_sha256 ? Buffer.from(raw.token_sha256 as string, "hex") : undefined;

@@ -239,8 +239,10 @@ export class Walker {
     for (const { key, pair, keyAt } of this.#pairs(node)) {
       const keyProblem = checkKey(key, shape.keyFormat);
       if (keyProblem) this.error(keyAt, keyProblem);
-      // A key that is not what it should be may be anything, a misplaced token too: not named.
-      const label = keyProblem ? "this entry" : shape.keyFormat === "item-path" ? `item \`${key}\`` : key;
+      // Only an item is named by its key (a path): a client's name or a header's may be a token
+      // (a 1.x `TOKEN: /path` entry half rewritten), and a key that is not what it should be may be
+      // anything. The position shows which.
+      const label = keyProblem ? "this entry" : shape.keyFormat === "item-path" ? `item \`${key}\`` : `this ${shape.keyDoc.replace(/ name$/, "")}`;
       const value = shape.values.type === "object" ? this.object(pair.value, shape.values, label, keyAt) : this.value(pair.value, shape.values, label);
       this.#remember(result, key, { key: keyAt, value: this.positionOf(pair.value) });
       // A key that is wrong, or whose value is, is still known to be there (as undefined):
@@ -336,8 +338,8 @@ export function defaultValue(field: Field): unknown {
   return field.default;
 }
 
-/** A key's name as messages show it; labels such as "item `/x`" come quoted already. */
-const q = (name: string) => (name.includes("`") ? name : `\`${name}\``);
+/** A key's name as messages show it; labels such as "item `/x`" or "this client" are shown as they are. */
+const q = (name: string) => (/^[^\s`]+$/.test(name) ? `\`${name}\`` : name);
 
 function checkKey(key: string, format: Extract<Shape, { type: "map" }>["keyFormat"]): string | undefined {
   if (format === "item-path") {

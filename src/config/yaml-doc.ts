@@ -69,7 +69,6 @@ const FIXED_MESSAGES = new Set([
   "Implicit keys need to be on a single line",
   "Implicit keys of flow sequence pairs need to be on a single line",
   "Implicit map keys need to be followed by map values",
-  "Map keys must be unique",
   'Missing closing "quote',
   "Missing closing 'quote",
   "Nested mappings are not allowed in compact mappings",

@@ -134,7 +134,7 @@ describe("cachish check-config", () => {
         "cachish.yml:12:7: error: unknown key in the parameters of `JsonHttp`; did you mean `field`?",
         "cachish.yml:14:27: error: this client entry is in the pre-1.1 form `TOKEN: /path`; rewrite it as `NAME: {token: TOKEN, url: /path}` with a name of your choice (the token is not shown here)",
         "cachish.yml:19:12: error: client `cron` has the same token as client `worker`; give each client its own token (1.x let the last one win, which silently locked the other out)",
-        "cachish.yml:20:10: warning: this glob of client `cron` matches no item",
+        "cachish.yml:20:10: warning: this glob matches no item",
         "cachish.yml: invalid (4 errors, 1 warning)",
         "",
       ].join("\n"),

@@ -24,9 +24,9 @@ const seeds = new Mutator(SEED);
 
 /** 24 characters nobody writes by chance. */
 const canary = () => Array.from({ length: 24 }, () => "abcdefghijklmnopqrstuvwxyz0123456789"[seeds.int(36)]).join("");
-const CANARIES = Array.from({ length: 12 }, canary);
+const CANARIES = Array.from({ length: 14 }, canary);
 const KEY = Buffer.from(Array.from({ length: 32 }, () => seeds.int(256))).toString("base64");
-const [api, app, password, header, hawkId, hawkKey, web, worker, legacy, pgPassword, partner, quoted] = CANARIES;
+const [api, app, password, header, hawkId, hawkKey, web, worker, legacy, pgPassword, partner, quoted, halfway, headerName] = CANARIES;
 const SECRETS = [...CANARIES, KEY];
 
 /** A configuration with a canary wherever a secret may stand, in each quoting style. */
@@ -82,6 +82,18 @@ shared_store:
   timeout: 1s
 `;
 
+/** Keys that are secrets: a 1.x client half rewritten (its name is still its token), a header name written where its value belongs. */
+const KEYS = `items:
+  /a:
+    module: JsonHttp
+    parameters:
+      url: http://127.0.0.1:9/a
+      headers:
+        ${headerName}:
+auth:
+  ${halfway}: {url: /a}
+`;
+
 /** The pieces of a secret that must not be seen: every run of 8 characters. */
 const PIECES = SECRETS.flatMap((secret) => Array.from({ length: secret.length - 7 }, (_, i) => secret.slice(i, i + 8)));
 
@@ -111,7 +123,7 @@ async function checkInProcess(file: string, json: boolean): Promise<string> {
 describe(`no secret in any message about a mutated configuration (FUZZ_SEED=${SEED})`, () => {
   const dir = tempDir();
   const file = join(dir, "cachish.yml");
-  const bases = [FULL, OLD];
+  const bases = [FULL, OLD, KEYS];
 
   test("the unmutated files themselves", async () => {
     for (const base of bases) {
@@ -119,6 +131,7 @@ describe(`no secret in any message about a mutated configuration (FUZZ_SEED=${SE
       expectNoLeak("check-config", base, await checkInProcess(file, false));
       expectNoLeak("check-config --json", base, await checkInProcess(file, true));
     }
+    expect(await checkInProcess(file, false)).toContain("this client needs `token` or `token_sha256`");
     // The first is valid: the summary is shown, and it holds no secret either.
     writeFileSync(file, FULL);
     expect(await checkInProcess(file, false)).toContain("valid, 3 items, 3 clients");

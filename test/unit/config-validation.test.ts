@@ -47,7 +47,7 @@ describe("validation reports each problem at its line and column", () => {
 
   test("an unknown key in a client is a warning", () => {
     const { problems, config } = check(valid().replace("    url: /a", "    url: /a\n    comment: the web app"));
-    expect(problems).toEqual(["10:5: warning: unknown key in `web` (ignored, as 1.x did)"]);
+    expect(problems).toEqual(["10:5: warning: unknown key in this client (ignored, as 1.x did)"]);
     expect(config).toBeDefined();
   });
 
@@ -124,9 +124,9 @@ describe("validation reports each problem at its line and column", () => {
   });
 
   test("a client with neither or both of token and token_sha256", () => {
-    expect(check(yaml("items:", ...ITEM, "auth:", "  web:", "    url: /a")).problems).toEqual(["7:3: error: `web` needs `token` or `token_sha256`"]);
+    expect(check(yaml("items:", ...ITEM, "auth:", "  web:", "    url: /a")).problems).toEqual(["7:3: error: this client needs `token` or `token_sha256`"]);
     const both = valid().replace("    url: /a", `    token_sha256: ${"a".repeat(64)}\n    url: /a`);
-    expect(check(both).problems).toEqual(["9:5: error: `web` has both `token` and `token_sha256`; keep one"]);
+    expect(check(both).problems).toEqual(["9:5: error: this client has both `token` and `token_sha256`; keep one"]);
   });
 
   test("a token_sha256 that is not 64 hex digits", () => {
@@ -211,7 +211,7 @@ describe("validation reports each problem at its line and column", () => {
 
   test("a glob that matches no item is a warning", () => {
     const { problems, config } = check(valid().replace("    url: /a", "    url: [/a, /b*]"));
-    expect(problems).toEqual(["9:15: warning: this glob of client `web` matches no item"]);
+    expect(problems).toEqual(["9:15: warning: this glob matches no item"]);
     expect(config).toBeDefined();
   });
 
