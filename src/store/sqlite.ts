@@ -13,11 +13,12 @@
  */
 import { Database } from "bun:sqlite";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
 import { fileProblem } from "../files";
 import { parseJson } from "../json";
+import { changeOf, type Identity, identify, statOf, SUFFIXES } from "./file-identity";
 import { type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
@@ -151,47 +152,6 @@ export class SqliteStore implements Store {
     this.#identity = identify(this.file);
     this.log.info("store re-created", { store: this.file, values: this.#held.size });
   }
-}
-
-/** Device and inode of the database, its -wal and its -shm, as the connection opened them. */
-type Identity = Map<string, { dev: number; ino: number }>;
-const SUFFIXES = ["", "-wal", "-shm"];
-
-function statOf(file: string): { dev: number; ino: number } | undefined {
-  try {
-    const { dev, ino } = statSync(file);
-    return { dev, ino };
-  } catch {
-    return undefined;
-  }
-}
-
-function identify(file: string): Identity {
-  const identity: Identity = new Map();
-  for (const suffix of SUFFIXES) {
-    const now = statOf(file + suffix);
-    if (now) identity.set(suffix, now);
-  }
-  return identity;
-}
-
-/**
- * What happened to the files the connection has open, or undefined when nothing did. One
- * stat per file before a write, which costs an fsync anyway.
- */
-function changeOf(file: string, identity: Identity): string | undefined {
-  for (const suffix of SUFFIXES) {
-    const then = identity.get(suffix);
-    const now = statOf(file + suffix);
-    if (!then) {
-      // Not there at open (SQLite makes its -wal and -shm when it first needs them): from now on, it is ours.
-      if (now) identity.set(suffix, now);
-      continue;
-    }
-    if (!now) return existsSync(dirname(file)) ? `${STORE_FILE}${suffix} removed` : "folder removed";
-    if (now.dev !== then.dev || now.ino !== then.ino) return `${STORE_FILE}${suffix} replaced`;
-  }
-  return undefined;
 }
 
 /**
