@@ -4,9 +4,12 @@
  * power cut in the middle of a write leaves the previous value in place. The folder is 0700
  * and the database files 0600, the WAL and SHM files included.
  *
- * Each value has the SHA-256 of its bytes beside it (schema 2): a value read back whose digest
- * does not match is corrupt, logged and left out. Hashing is linear and fast; parsing every
- * stored value as JSON at each start was neither (seconds for a few MB).
+ * A value is kept in chunks of at most 1 MiB (schema 3), so that writing one holds about one
+ * chunk's copies at a time (bun:sqlite's bound copy, SQLite's record), not two more copies of
+ * the whole value: a 16 MiB value cost 35 MB more to write as one blob. Its row has its size
+ * and the SHA-256 of its bytes: a value read back that is short, long or whose digest does not
+ * match is corrupt, logged and left out. Hashing is linear and fast; parsing every stored value
+ * as JSON at each start was neither (seconds for a few MB).
  *
  * A file removed or replaced under a running daemon (SPEC 5.4) is noticed before the next
  * write by its device and inode; a new one is made and given every value the store holds.
@@ -25,10 +28,16 @@ export const STORE_FILE = "cachish.sqlite";
 
 /** The database file of a `cache_dir`. */
 export const storeFile = (dir: string) => join(dir, STORE_FILE);
-/** 1: path, value, fetched_at. 2: and sha256, the digest of the value's bytes. */
-const SCHEMA_VERSION = 2;
+/**
+ * 1: item_values (path, value, fetched_at). 2: and sha256, the digest of the value's bytes.
+ * 3: item_values (path, fetched_at, size, sha256), the bytes in value_chunks (path, seq, bytes).
+ */
+const SCHEMA_VERSION = 3;
+/** The most bytes of a value in one row of value_chunks. */
+export const CHUNK_BYTES = 1024 * 1024;
 
-type Row = { path: string; value: Uint8Array; fetched_at: number; sha256: Uint8Array | null };
+type Item = { path: string; fetched_at: number; size: number; sha256: Uint8Array | null };
+const ITEM = "SELECT path, fetched_at, size, sha256 FROM item_values";
 
 const digest = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest();
 
@@ -67,9 +76,9 @@ export class SqliteStore implements Store {
   async all(): Promise<Map<string, Stored>> {
     if (!this.#db) return new Map(this.#held);
     const all = new Map<string, Stored>();
-    for (const row of this.#db.query<Row, []>("SELECT path, value, fetched_at, sha256 FROM item_values").iterate()) {
-      const stored = this.#sound(row);
-      if (stored) all.set(row.path, stored);
+    for (const item of this.#db.query<Item, []>(ITEM).iterate()) {
+      const stored = this.#sound(this.#db, item);
+      if (stored) all.set(item.path, stored);
     }
     return all;
   }
@@ -77,8 +86,8 @@ export class SqliteStore implements Store {
   /** The sound stored value of `path`; a corrupt one is logged and left out. */
   async get(path: string): Promise<Stored | undefined> {
     if (!this.#db) return this.#held.get(path);
-    const row = this.#db.query<Row, [string]>("SELECT path, value, fetched_at, sha256 FROM item_values WHERE path = ?").get(path);
-    return row ? this.#sound(row) : undefined;
+    const item = this.#db.query<Item, [string]>(`${ITEM} WHERE path = ?`).get(path);
+    return item ? this.#sound(this.#db, item) : undefined;
   }
 
   async put(path: string, stored: Stored): Promise<void> {
@@ -88,7 +97,8 @@ export class SqliteStore implements Store {
     this.#held.set(path, stored);
     const change = this.#db ? changeOf(this.file, this.#identity) : undefined;
     if (this.#db && change === undefined) {
-      write(this.#db, path, stored);
+      const db = this.#db;
+      db.transaction(() => write(db, path, stored)).immediate();
       return;
     }
     this.#recreate(change);
@@ -100,14 +110,15 @@ export class SqliteStore implements Store {
     this.#db = undefined;
   }
 
-  #sound(row: Row): Stored | undefined {
+  #sound(db: Database, item: Item): Stored | undefined {
+    const value = readChunks(db, item.path, item.size);
     // A missing digest is corruption too: a row written around cachish, or one of schema 1 that was not JSON.
-    if (row.sha256 === null || !digest(row.value).equals(row.sha256)) {
-      this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: row.path, store: this.file });
+    if (value === undefined || item.sha256 === null || !digest(value).equals(item.sha256)) {
+      this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: item.path, store: this.file });
       return undefined;
     }
-    const stored = { value: row.value, fetchedAt: row.fetched_at };
-    this.#held.set(row.path, stored);
+    const stored = { value, fetchedAt: item.fetched_at };
+    this.#held.set(item.path, stored);
     return stored;
   }
 
@@ -181,28 +192,63 @@ function openIn(dir: string, log: Logger): Database {
   }
 }
 
-/** One statement is one transaction: the old row stays until the new one is committed. */
-function write(db: Database, path: string, stored: Stored): void {
+/**
+ * Replaces the value of `path`: its old chunks deleted, the new ones written from views of the
+ * value (no copy of it is made), then its row. Always inside the caller's transaction, so that
+ * the previous value stays whole until the new one is committed.
+ */
+function write(db: Database, path: string, stored: Stored, sha256: Uint8Array | null = digest(stored.value)): void {
+  const { value } = stored;
+  db.query("DELETE FROM value_chunks WHERE path = ?").run(path);
+  const insert = db.query<never, [string, number, Uint8Array]>("INSERT INTO value_chunks (path, seq, bytes) VALUES (?, ?, ?)");
+  for (let seq = 0; seq * CHUNK_BYTES < value.length; seq++) insert.run(path, seq, value.subarray(seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES));
   db.query(
-    "INSERT INTO item_values (path, value, fetched_at, sha256) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at, sha256 = excluded.sha256",
-  ).run(path, stored.value, stored.fetchedAt, digest(stored.value));
+    "INSERT INTO item_values (path, fetched_at, size, sha256) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET fetched_at = excluded.fetched_at, size = excluded.size, sha256 = excluded.sha256",
+  ).run(path, stored.fetchedAt, value.length, sha256);
 }
 
 /**
- * Schema 1 to 2: each value is checked once, the way every start used to check it (is it
- * JSON?), and a sound one gets its digest. One that is not keeps none, and is corrupt at load.
+ * The chunks of `path` in order, copied into one buffer of `size` bytes; undefined when they
+ * do not add up to `size` (one missing, or the row altered). Their sum is asked first (SQLite
+ * tells a blob's length without reading it), so that a wrong size allocates nothing.
  */
-function addDigests(db: Database, file: string, log: Logger): void {
-  db.run("ALTER TABLE item_values ADD COLUMN sha256 BLOB");
-  const paths = db.query<{ path: string }, []>("SELECT path FROM item_values").all();
-  const read = db.query<{ value: Uint8Array }, [string]>("SELECT value FROM item_values WHERE path = ?");
-  const update = db.query<never, [Uint8Array, string]>("UPDATE item_values SET sha256 = ? WHERE path = ?");
-  // One value at a time: the migration costs the largest value in memory, not all of them.
-  for (const { path } of paths) {
-    const { value } = read.get(path)!;
-    if (isJson(value)) update.run(digest(value), path);
+function readChunks(db: Database, path: string, size: number): Uint8Array | undefined {
+  const sum = db.query<{ total: number }, [string]>("SELECT coalesce(sum(length(bytes)), 0) AS total FROM value_chunks WHERE path = ?").get(path);
+  if (sum?.total !== size) return undefined;
+  const value = new Uint8Array(size);
+  let at = 0;
+  for (const { bytes } of db.query<{ bytes: Uint8Array }, [string]>("SELECT bytes FROM value_chunks WHERE path = ? ORDER BY seq").iterate(path)) {
+    value.set(bytes, at);
+    at += bytes.length;
   }
-  log.info("store upgraded: a digest beside each value, so that a start checks values without parsing them", { store: file, values: paths.length, schema: SCHEMA_VERSION });
+  return value;
+}
+
+function createTables(db: Database): void {
+  db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, fetched_at INTEGER NOT NULL, size INTEGER NOT NULL, sha256 BLOB)");
+  db.run("CREATE TABLE IF NOT EXISTS value_chunks (path TEXT NOT NULL, seq INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (path, seq))");
+}
+
+/**
+ * Schemas 1 and 2 to 3: each value moves into chunks, one value at a time (the upgrade costs
+ * the largest value in memory, not all of them). Schema 2's digests are kept as they are, so
+ * a value that does not match its digest is still corrupt at load. Schema 1 had none: each
+ * value is checked once, the way every start used to check it (is it JSON?), and a sound one
+ * gets its digest; one that is not gets none, and is corrupt at load.
+ */
+function upgrade(db: Database, from: number, file: string, log: Logger): void {
+  db.run("ALTER TABLE item_values RENAME TO item_values_old");
+  createTables(db);
+  const paths = db.query<{ path: string }, []>("SELECT path FROM item_values_old").all();
+  const read = db.query<{ value: Uint8Array; fetched_at: number; sha256: Uint8Array | null }, [string]>(
+    `SELECT CAST(value AS BLOB) AS value, fetched_at, ${from === 1 ? "NULL" : "sha256"} AS sha256 FROM item_values_old WHERE path = ?`,
+  );
+  for (const { path } of paths) {
+    const { value, fetched_at, sha256 } = read.get(path)!;
+    write(db, path, { value, fetchedAt: fetched_at }, from === 1 ? (isJson(value) ? digest(value) : null) : sha256);
+  }
+  db.run("DROP TABLE item_values_old");
+  log.info("store upgraded: each value in chunks, so that writing a large one costs little memory", { store: file, values: paths.length, from_schema: from, schema: SCHEMA_VERSION });
 }
 
 function isJson(bytes: Uint8Array): boolean {
@@ -239,8 +285,8 @@ function openDatabase(file: string, log: Logger): Database {
       }
     } else {
       db.transaction(() => {
-        if (version === 1) addDigests(db, file, log);
-        else db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL, sha256 BLOB)");
+        if (version === 0) createTables(db);
+        else upgrade(db, version, file, log);
         db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     }
