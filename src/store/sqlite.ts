@@ -217,9 +217,12 @@ function readChunks(db: Database, path: string, size: number): Uint8Array | unde
   if (sum?.total !== size) return undefined;
   const value = new Uint8Array(size);
   let at = 0;
-  for (const { bytes } of db.query<{ bytes: Uint8Array }, [string]>("SELECT bytes FROM value_chunks WHERE path = ? ORDER BY seq").iterate(path)) {
+  for (const { bytes } of db.query<{ bytes: Uint8Array<ArrayBuffer> }, [string]>("SELECT bytes FROM value_chunks WHERE path = ? ORDER BY seq").iterate(path)) {
     value.set(bytes, at);
     at += bytes.length;
+    // Each chunk is a buffer of its own: detached, its memory is freed now, not at the next
+    // full collection (a start with 50 MB stored peaked 23 MB higher without this).
+    bytes.buffer.transfer(0);
   }
   return value;
 }
