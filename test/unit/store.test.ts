@@ -8,7 +8,8 @@ import { Database } from "bun:sqlite";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../src/log";
-import { CHUNK_BYTES, SqliteStore } from "../../src/store/sqlite";
+import { SqliteStore } from "../../src/store/sqlite";
+import { CHUNK_BYTES } from "../../src/store/sqlite-layout";
 import type { Stored } from "../../src/store/store";
 import { tempDir } from "../support/temp";
 
