@@ -4,32 +4,31 @@
  * power cut in the middle of a write leaves the previous value in place. The folder is 0700
  * and the database files 0600, the WAL and SHM files included.
  *
- * Each value has the SHA-256 of its bytes beside it (schema 2): a value read back whose digest
- * does not match is corrupt, logged and left out. Hashing is linear and fast; parsing every
- * stored value as JSON at each start was neither (seconds for a few MB).
+ * A value is kept in chunks of at most 1 MiB beside its size and SHA-256 (sqlite-layout.ts): a
+ * value read back that is short, long or whose digest does not match is corrupt, logged and
+ * left out. Hashing is linear and fast; parsing every stored value as JSON at each start was
+ * neither (seconds for a few MB).
  *
  * A file removed or replaced under a running daemon (SPEC 5.4) is noticed before the next
  * write by its device and inode; a new one is made and given every value the store holds.
  */
 import { Database } from "bun:sqlite";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
 import { fileProblem } from "../files";
-import { parseJson } from "../json";
+import { changeOf, type Identity, identify, statOf, SUFFIXES } from "./file-identity";
+import { createTables, digest, readValue, SCHEMA_VERSION, upgrade, writeValue } from "./sqlite-layout";
 import { type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
 
 /** The database file of a `cache_dir`. */
 export const storeFile = (dir: string) => join(dir, STORE_FILE);
-/** 1: path, value, fetched_at. 2: and sha256, the digest of the value's bytes. */
-const SCHEMA_VERSION = 2;
 
-type Row = { path: string; value: Uint8Array; fetched_at: number; sha256: Uint8Array | null };
-
-const digest = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest();
+type Item = { path: string; fetched_at: number; size: number; sha256: Uint8Array | null };
+const ITEM = "SELECT path, fetched_at, size, sha256 FROM item_values";
 
 export class SqliteStore implements Store {
   readonly file: string;
@@ -66,9 +65,9 @@ export class SqliteStore implements Store {
   async all(): Promise<Map<string, Stored>> {
     if (!this.#db) return new Map(this.#held);
     const all = new Map<string, Stored>();
-    for (const row of this.#db.query<Row, []>("SELECT path, value, fetched_at, sha256 FROM item_values").iterate()) {
-      const stored = this.#sound(row);
-      if (stored) all.set(row.path, stored);
+    for (const item of this.#db.query<Item, []>(ITEM).iterate()) {
+      const stored = this.#sound(this.#db, item);
+      if (stored) all.set(item.path, stored);
     }
     return all;
   }
@@ -76,8 +75,8 @@ export class SqliteStore implements Store {
   /** The sound stored value of `path`; a corrupt one is logged and left out. */
   async get(path: string): Promise<Stored | undefined> {
     if (!this.#db) return this.#held.get(path);
-    const row = this.#db.query<Row, [string]>("SELECT path, value, fetched_at, sha256 FROM item_values WHERE path = ?").get(path);
-    return row ? this.#sound(row) : undefined;
+    const item = this.#db.query<Item, [string]>(`${ITEM} WHERE path = ?`).get(path);
+    return item ? this.#sound(this.#db, item) : undefined;
   }
 
   async put(path: string, stored: Stored): Promise<void> {
@@ -87,7 +86,8 @@ export class SqliteStore implements Store {
     this.#held.set(path, stored);
     const change = this.#db ? changeOf(this.file, this.#identity) : undefined;
     if (this.#db && change === undefined) {
-      write(this.#db, path, stored);
+      const db = this.#db;
+      db.transaction(() => writeValue(db, path, stored)).immediate();
       return;
     }
     this.#recreate(change);
@@ -99,14 +99,15 @@ export class SqliteStore implements Store {
     this.#db = undefined;
   }
 
-  #sound(row: Row): Stored | undefined {
+  #sound(db: Database, item: Item): Stored | undefined {
+    const value = readValue(db, item.path, item.size);
     // A missing digest is corruption too: a row written around cachish, or one of schema 1 that was not JSON.
-    if (row.sha256 === null || !digest(row.value).equals(row.sha256)) {
-      this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: row.path, store: this.file });
+    if (value === undefined || item.sha256 === null || !digest(value).equals(item.sha256)) {
+      this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: item.path, store: this.file });
       return undefined;
     }
-    const stored = { value: row.value, fetchedAt: row.fetched_at };
-    this.#held.set(row.path, stored);
+    const stored = { value, fetchedAt: item.fetched_at };
+    this.#held.set(item.path, stored);
     return stored;
   }
 
@@ -141,7 +142,7 @@ export class SqliteStore implements Store {
     const db = openIn(this.dir, this.log);
     try {
       db.transaction(() => {
-        for (const [path, stored] of this.#held) write(db, path, stored);
+        for (const [path, stored] of this.#held) writeValue(db, path, stored);
       }).immediate();
     } catch (error) {
       db.close(false);
@@ -151,47 +152,6 @@ export class SqliteStore implements Store {
     this.#identity = identify(this.file);
     this.log.info("store re-created", { store: this.file, values: this.#held.size });
   }
-}
-
-/** Device and inode of the database, its -wal and its -shm, as the connection opened them. */
-type Identity = Map<string, { dev: number; ino: number }>;
-const SUFFIXES = ["", "-wal", "-shm"];
-
-function statOf(file: string): { dev: number; ino: number } | undefined {
-  try {
-    const { dev, ino } = statSync(file);
-    return { dev, ino };
-  } catch {
-    return undefined;
-  }
-}
-
-function identify(file: string): Identity {
-  const identity: Identity = new Map();
-  for (const suffix of SUFFIXES) {
-    const now = statOf(file + suffix);
-    if (now) identity.set(suffix, now);
-  }
-  return identity;
-}
-
-/**
- * What happened to the files the connection has open, or undefined when nothing did. One
- * stat per file before a write, which costs an fsync anyway.
- */
-function changeOf(file: string, identity: Identity): string | undefined {
-  for (const suffix of SUFFIXES) {
-    const then = identity.get(suffix);
-    const now = statOf(file + suffix);
-    if (!then) {
-      // Not there at open (SQLite makes its -wal and -shm when it first needs them): from now on, it is ours.
-      if (now) identity.set(suffix, now);
-      continue;
-    }
-    if (!now) return existsSync(dirname(file)) ? `${STORE_FILE}${suffix} removed` : "folder removed";
-    if (now.dev !== then.dev || now.ino !== then.ino) return `${STORE_FILE}${suffix} replaced`;
-  }
-  return undefined;
 }
 
 /**
@@ -221,39 +181,6 @@ function openIn(dir: string, log: Logger): Database {
   }
 }
 
-/** One statement is one transaction: the old row stays until the new one is committed. */
-function write(db: Database, path: string, stored: Stored): void {
-  db.query(
-    "INSERT INTO item_values (path, value, fetched_at, sha256) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at, sha256 = excluded.sha256",
-  ).run(path, stored.value, stored.fetchedAt, digest(stored.value));
-}
-
-/**
- * Schema 1 to 2: each value is checked once, the way every start used to check it (is it
- * JSON?), and a sound one gets its digest. One that is not keeps none, and is corrupt at load.
- */
-function addDigests(db: Database, file: string, log: Logger): void {
-  db.run("ALTER TABLE item_values ADD COLUMN sha256 BLOB");
-  const paths = db.query<{ path: string }, []>("SELECT path FROM item_values").all();
-  const read = db.query<{ value: Uint8Array }, [string]>("SELECT value FROM item_values WHERE path = ?");
-  const update = db.query<never, [Uint8Array, string]>("UPDATE item_values SET sha256 = ? WHERE path = ?");
-  // One value at a time: the migration costs the largest value in memory, not all of them.
-  for (const { path } of paths) {
-    const { value } = read.get(path)!;
-    if (isJson(value)) update.run(digest(value), path);
-  }
-  log.info("store upgraded: a digest beside each value, so that a start checks values without parsing them", { store: file, values: paths.length, schema: SCHEMA_VERSION });
-}
-
-function isJson(bytes: Uint8Array): boolean {
-  try {
-    parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function openDatabase(file: string, log: Logger): Database {
   const created = !existsSync(file);
   const db = new Database(file, { create: true, strict: true });
@@ -279,8 +206,8 @@ function openDatabase(file: string, log: Logger): Database {
       }
     } else {
       db.transaction(() => {
-        if (version === 1) addDigests(db, file, log);
-        else db.run("CREATE TABLE IF NOT EXISTS item_values (path TEXT PRIMARY KEY, value BLOB NOT NULL, fetched_at INTEGER NOT NULL, sha256 BLOB)");
+        if (version === 0) createTables(db);
+        else upgrade(db, version, file, log);
         db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     }

@@ -422,9 +422,9 @@ describe("failures, and the store that never loses a value", () => {
     const first = await Daemon.start(config(), { dir });
     expect((await first.fetch("/value", { token: TOKENS.web })).status).toBe(200);
     await first.stop();
-    // Bytes changed under cachish (a disk, a hand): still JSON, but not what was written.
+    // Bytes changed under cachish (a disk, a hand): still JSON, of the same length, but not what was written.
     const db = new Database(join(dir, "store/cachish.sqlite"), { strict: true });
-    db.run("UPDATE item_values SET value = ? WHERE path = '/value'", [new TextEncoder().encode('{"v": "bad"}')]);
+    db.run("UPDATE value_chunks SET bytes = ? WHERE path = '/value'", [new TextEncoder().encode('{"v": "evil"}')]);
     db.close();
 
     upstream.on("/value", { status: 500, body: "down" });
@@ -438,7 +438,7 @@ describe("failures, and the store that never loses a value", () => {
     upstream.json("/value", { v: "good again" });
     expect(await (await second.fetch("/value", { token: TOKENS.web })).text()).toBe('{"v": "good again"}');
     await second.stop();
-    expect(second.lines.join("\n")).not.toContain("bad");
+    expect(second.lines.join("\n")).not.toContain("evil");
 
     upstream.on("/value", { status: 500, body: "down" });
     const third = await Daemon.start(config(), { dir });
