@@ -209,6 +209,16 @@ function pieces(value: JsonValue): string[] {
   return out;
 }
 
+/** Whether bytes are UTF-8 JSON: for a value that comes from outside the daemon's own fetch (the fleet, an older store). */
+export function isJson(bytes: Uint8Array): boolean {
+  try {
+    parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** An object of exactly `keys`, in that order; the keys missing from `value`, if any. */
 export function pickKeys(value: JsonValue, keys: readonly string[]): { ok: true; value: JsonValue } | { ok: false; missing: string[] } {
   if (value.type !== "object") return { ok: false, missing: [...keys] };

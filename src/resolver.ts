@@ -19,7 +19,7 @@ import { fetchItem } from "./backends";
 import { asFailure, UpstreamFailure } from "./backends/failure";
 import type { Item } from "./config/types";
 import { messageOf } from "./error-text";
-import { parseJson } from "./json";
+import { isJson } from "./json";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
 import type { SharedTier } from "./store/shared";
@@ -130,13 +130,9 @@ export class Resolver {
 
   /** Whether a value from outside (the fleet) is JSON; one that is not is logged. */
   #sound(path: string, stored: Stored): boolean {
-    try {
-      parseJson(new TextDecoder("utf-8", { fatal: true }).decode(stored.value));
-      return true;
-    } catch {
-      this.#log.error("a value of the shared store is not JSON; it is ignored", { item: path });
-      return false;
-    }
+    if (isJson(stored.value)) return true;
+    this.#log.error("a value of the shared store is not JSON; it is ignored", { item: path });
+    return false;
   }
 
   /** The configured item paths. */

@@ -17,7 +17,7 @@ export type Shape =
     }
   | { type: "boolean" }
   | { type: "duration"; min?: number }
-  | { type: "size"; min?: number }
+  | { type: "size"; min?: number; max?: number }
   | { type: "enum"; values: readonly string[]; caseSensitive?: boolean }
   /** A single value or a list of them; always a list once loaded. */
   | { type: "one-or-list"; of: Shape }

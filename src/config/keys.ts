@@ -37,8 +37,9 @@ export const POLICY_FIELDS = {
     doc: "Fetch in the background at this interval (and once at start), so clients always find a recent value.",
   },
   max_body: {
-    shape: { type: "size", min: 1 }, default: "16MiB", inherits: true, since: "2.0",
-    doc: "A larger upstream body is a failure.",
+    // At most 1 GiB: a body is held in memory whole (and a buffer of more than 4 GiB cannot even be reserved).
+    shape: { type: "size", min: 1, max: 1024 ** 3 }, default: "16MiB", inherits: true, since: "2.0",
+    doc: "A larger upstream body is a failure. At most `1GiB`.",
   },
 } satisfies Record<string, Field>;
 

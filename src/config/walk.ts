@@ -10,7 +10,7 @@ import { parseListen } from "./listen";
 import { RESERVED_PATHS } from "./keys";
 import { resolveSecretRef, Secret, SECRET_REF_KINDS, type SecretRef } from "./secret";
 import { didYouMean } from "./suggest";
-import { parseDuration, parseSize } from "./units";
+import { formatSize, parseDuration, parseSize } from "./units";
 
 export type Position = { line: number; column: number };
 export type Problem = { severity: "error" | "warning"; message: string; at?: Position };
@@ -83,6 +83,10 @@ export class Walker {
         }
         if (shape.min !== undefined && parsed < shape.min) {
           this.error(here, `${q(name)} must be more than 0`);
+          return undefined;
+        }
+        if (shape.type === "size" && shape.max !== undefined && parsed > shape.max) {
+          this.error(here, `${q(name)} must be at most ${formatSize(shape.max)}`);
           return undefined;
         }
         return parsed;

@@ -175,7 +175,9 @@ export function parseWithYaml(source: string): Parsed {
   }
   const values = expandedSize(contents);
   if (values > MAX_VALUES) {
-    return refused(lines, `the file's aliases expand to more than ${MAX_VALUES} values, more than any configuration holds; it is not read (write the repeated parts out, or use fewer \`*\` aliases)`);
+    const why = anchors.size > 0 ? `its aliases expand to more than ${MAX_VALUES} values` : `it holds more than ${MAX_VALUES} values`;
+    const fix = anchors.size > 0 ? " (write the repeated parts out, or use fewer `*` aliases)" : "";
+    return refused(lines, `the file is not read: ${why}, more than any configuration holds${fix}`);
   }
   return { contents, lines, problems, syntaxError: doc.errors.length > 0 };
 }

@@ -8,7 +8,7 @@
  */
 import type { Database } from "bun:sqlite";
 import type { Logger } from "../log";
-import { parseJson } from "../json";
+import { isJson } from "../json";
 import type { Stored } from "./store";
 
 /**
@@ -85,13 +85,4 @@ export function upgrade(db: Database, from: number, file: string, log: Logger): 
   }
   db.run("DROP TABLE item_values_old");
   log.info("store upgraded: each value in chunks, so that writing a large one costs little memory", { store: file, values: paths.length, from_schema: from, schema: SCHEMA_VERSION });
-}
-
-function isJson(bytes: Uint8Array): boolean {
-  try {
-    parseJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -209,6 +209,11 @@ describe("validation reports each problem at its line and column", () => {
     expect(check(valid().replace("    url: /a", "    url: [/a, [/b]]")).problems).toEqual(["9:15: error: `url` must be a string, found a list"]);
   });
 
+  test("max_body above 1 GiB (a body is held in memory whole)", () => {
+    expect(check(valid("defaults: {max_body: 2GiB}")).problems).toEqual(["10:22: error: `max_body` must be at most 1GiB"]);
+    expect(check(valid("defaults: {max_body: 1GiB}")).problems).toEqual([]);
+  });
+
   test("a glob that matches no item is a warning", () => {
     const { problems, config } = check(valid().replace("    url: /a", "    url: [/a, /b*]"));
     expect(problems).toEqual(["9:15: warning: this glob matches no item"]);

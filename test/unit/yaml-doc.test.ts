@@ -76,8 +76,12 @@ describe("a file too costly to read is refused at once, saying why", () => {
     let problems: string[] = [];
     expect(timed(() => (problems = check(`${lines.join("\n")}\nitems: *a8\n`).problems))).toBeLessThan(1000);
     expect(problems).toEqual([
-      "1:1: error: the file's aliases expand to more than 100000 values, more than any configuration holds; it is not read (write the repeated parts out, or use fewer `*` aliases)",
+      "1:1: error: the file is not read: its aliases expand to more than 100000 values, more than any configuration holds (write the repeated parts out, or use fewer `*` aliases)",
     ]);
+  });
+
+  test("more values than any configuration holds, without an alias: the reason given is the count", () => {
+    expect(check(`k: [${"a,".repeat(100_001)}a]\n`).problems).toEqual(["1:1: error: the file is not read: it holds more than 100000 values, more than any configuration holds"]);
   });
 
   test("within the bounds, a deep file is read", () => {
