@@ -94,13 +94,14 @@ function lineStarts(source: string): Lines {
 const refused = (lines: Lines, message: string, offset = 0): Parsed => ({ contents: null, lines, problems: [{ severity: "error", message, at: lines.position(offset) }], syntaxError: true, refused: true });
 const TOO_DEEP = `YAML: mappings and lists nested more than ${MAX_DEPTH} deep; the file is not read further`;
 
+/** Tokens the yaml package's lexer yields of its own (a document's start, a scalar's): not in the source. */
+const LEXER_MARKERS = new Set([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
+
 /**
  * The offset where `[` and `{` first nest deeper than MAX_DEPTH, by the yaml package's own
  * lexer: its tokens tell brackets from text inside quotes. It stops there, so a file of
  * thousands of `[` costs a few tokens, not the parser's seconds.
  */
-const LEXER_MARKERS = new Set([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
-
 function tooDeepFlow(source: string): number | undefined {
   let depth = 0;
   let offset = 0;
@@ -108,7 +109,6 @@ function tooDeepFlow(source: string): number | undefined {
     if (token === "[" || token === "{") depth++;
     else if (token === "]" || token === "}") depth = Math.max(0, depth - 1);
     if (depth > MAX_DEPTH) return offset;
-    // The lexer also yields markers of its own (a document's start, a scalar's), not in the source.
     if (!LEXER_MARKERS.has(token)) offset += token.length;
   }
   return undefined;
