@@ -15,6 +15,55 @@ import { CST, type ErrorCode, isAlias, isMap, isPair, isScalar, isSeq, Lexer, pa
 import { Lines, type MapNode, type Parsed, type Range, type SeqNode, type YamlNode } from "./nodes";
 import type { Problem } from "./walk";
 
+/**
+ * PyYAML's SafeLoader (1.x's reader) resolves plain scalars by its own regular expressions, which
+ * differ from the yaml package's YAML 1.1 in forms a 1.x file may hold: `y`, `Y`, `n`, `N` are
+ * strings (so `field: [x, y]` names two keys), a float needs a dot and its exponent a sign (`1e3`,
+ * `12e45`, `1.5e3` are strings), `089` and `+.5` are strings, a sexagesimal int starts with 1-9,
+ * a date alone has two-digit month and day. The yaml package's tags are kept, each given PyYAML's
+ * expression (resolver.py in PyYAML 6): its reading of what matches is the same.
+ */
+const PYYAML: Record<string, RegExp> = {
+  true: /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/,
+  false: /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/,
+  int: /^[-+]?(?:0|[1-9][0-9_]*)$/,
+  intTime: /^[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+$/,
+  float: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?)$/,
+  timestamp: /^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$/,
+};
+
+type Tag = { tag: string; format?: string; test?: RegExp; resolve?: unknown };
+
+function asPyYaml(tags: Tag[]): Tag[] {
+  const named = (t: Tag) => {
+    const kind = t.tag.replace("tag:yaml.org,2002:", "");
+    if (kind === "bool") return t.test?.test("yes") ? "true" : "false";
+    if ((kind === "int" || kind === "float") && t.format === "TIME") return `${kind}Time`;
+    if (kind === "float" && t.test?.test(".inf")) return "floatNaN";
+    return t.format ? `${kind}${t.format}` : kind;
+  };
+  return tags.flatMap((t) => {
+    const name = named(t);
+    // A float written with an exponent and no dot is a string to PyYAML.
+    if (name === "floatEXP") return [];
+    // `0_` is an octal of no digits: 0 to PyYAML, NaN to the yaml package.
+    if (name === "intOCT" && typeof t.resolve === "function") {
+      const resolve = t.resolve as (...args: unknown[]) => unknown;
+      return [
+        {
+          ...t,
+          resolve: (...args: unknown[]) => {
+            const value = resolve(...args);
+            return Number.isNaN(value) ? 0 : value;
+          },
+        },
+      ];
+    }
+    const test = PYYAML[name];
+    return test && t.test ? [{ ...t, test }] : [t];
+  });
+}
+
 /** Far more than any configuration needs (a 1.x file with a few thousand items is ~200 KiB), and read in well under a second. */
 export const MAX_BYTES = 256 * 1024;
 /** Mappings and lists inside one another; a configuration uses five or six. */
@@ -124,8 +173,8 @@ export function parseWithYaml(source: string): Parsed {
     return refused(lines, TOO_DEEP, deepAt);
   }
   // 1.x read its file with PyYAML, which speaks YAML 1.1: `yes`, `on` and `True` are booleans
-  // there, and a 1.x file must mean the same here. Duplicate keys are the walker's to report.
-  const doc = parseDocument(source, { version: "1.1", prettyErrors: false, uniqueKeys: false, merge: true });
+  // there, and a 1.x file must mean the same here (PYYAML above). Duplicate keys are the walker's to report.
+  const doc = parseDocument(source, { version: "1.1", prettyErrors: false, uniqueKeys: false, merge: true, customTags: (tags) => asPyYaml(tags as Tag[]) as typeof tags });
   const problems = [...doc.errors.map((e) => syntaxProblem(e, "error", lines)), ...doc.warnings.map((e) => syntaxProblem(e, "warning", lines))];
   if (problems.length > MAX_SYNTAX_PROBLEMS) {
     const more = problems.length - MAX_SYNTAX_PROBLEMS;

@@ -36,6 +36,26 @@ describe("a 1.x configuration", () => {
     ]);
   });
 
+  test("values PyYAML read as strings are strings: `field: [x, y]`, `config_key: N`, `app: 1e3`", () => {
+    const source = yaml(
+      "items:",
+      "  /picked:",
+      "    module: JsonHttp",
+      "    parameters: {url: 'http://127.0.0.1:9/a', field: [x, y]}",
+      "  /db:",
+      "    module: Heroku",
+      "    parameters: {api_token: t0ken, app: 1e3, config_key: N}",
+      "auth:",
+      "  web: {token: web-token, url: '/*'}",
+    );
+    const { problems, config } = check(source);
+    expect(problems).toEqual([]);
+    const picked = config!.items.get("/picked")!;
+    expect(picked.module === "JsonHttp" && picked.parameters.field).toEqual(["x", "y"]);
+    const db = config!.items.get("/db")!;
+    expect(db.module === "Heroku" && [db.parameters.app, db.parameters.config_key]).toEqual(["1e3", ["N"]]);
+  });
+
   test("gets 1.x's behaviour where 2.x adds a key", () => {
     const config = loadConfig(join(EXAMPLES, "cachish-1x.yml"), {}).config!;
     expect(config.listen).toEqual({ kind: "tcp", host: "127.0.0.1", port: 2469 });

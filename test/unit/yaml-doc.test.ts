@@ -3,6 +3,7 @@
  * the file, and files too costly to read refused at once, with the reason (SPEC 3, Validation).
  */
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as yamlParse } from "yaml";
@@ -112,4 +113,81 @@ test("a file refused for its size, by path: nothing beyond the limit is read", (
   const dir = tempDir();
   writeFileSync(join(dir, "big.yml"), `items:\n${"  # padding\n".repeat(MAX_BYTES)}`);
   expect(loadConfig(join(dir, "big.yml")).problems).toHaveLength(1);
+});
+
+/** The python3 that has PyYAML: the one on PATH, else Debian's (`.ci/run` installs python3-yaml when neither has it). */
+const PYTHON_WITH_YAML = ["python3", "/usr/bin/python3"].find((python) => Bun.spawnSync([python, "-c", "import yaml"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) ?? "python3";
+
+/**
+ * PyYAML's SafeLoader (what 1.x read its file with) asked for each scalar, through python3: its
+ * type and value, or null when the document is not a one-key mapping of a scalar to it.
+ */
+async function pyyaml(scalars: string[]): Promise<([string, string | number] | null)[]> {
+  const script = `
+import datetime, json, math, sys, yaml
+out = []
+for text in json.load(sys.stdin):
+    try:
+        doc = yaml.safe_load("k: " + text + "\\n")
+    except Exception:  # a YAMLError, or PyYAML's own ValueError on "0x_": 1.x could not start
+        out.append(None)
+        continue
+    if not isinstance(doc, dict) or list(doc) != ["k"] or isinstance(doc["k"], (dict, list)):
+        out.append(None)
+        continue
+    v = doc["k"]
+    if v is None: out.append(["null", ""])
+    elif isinstance(v, bool): out.append(["bool", str(v)])
+    elif isinstance(v, int): out.append(["number", str(v)])
+    elif isinstance(v, float): out.append(["number", repr(v)])
+    elif isinstance(v, datetime.datetime):
+        if v.tzinfo is None: v = v.replace(tzinfo=datetime.timezone.utc)
+        out.append(["date", v.timestamp() * 1000])
+    elif isinstance(v, datetime.date):
+        out.append(["date", datetime.datetime(v.year, v.month, v.day, tzinfo=datetime.timezone.utc).timestamp() * 1000])
+    else: out.append(["str", v])
+json.dump(out, sys.stdout)
+`;
+  const child = Bun.spawn([PYTHON_WITH_YAML, "-c", script], { stdin: new Blob([JSON.stringify(scalars)]), stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  if (code !== 0) throw new Error(`python3 with PyYAML failed: ${stderr}`);
+  return JSON.parse(stdout);
+}
+
+/** cachish's reading of the same scalar, in PyYAML's terms. */
+function cachishScalar(text: string): [string, string | number] | "refused" {
+  const parsed = parseWithYaml(`k: ${text}\n`);
+  const node = parsed.contents?.kind === "map" ? parsed.contents.items[0]?.value : undefined;
+  if (parsed.syntaxError || node?.kind !== "scalar" && node !== null) return "refused";
+  const v = node === null ? null : node.value;
+  if (v === null) return ["null", ""];
+  if (typeof v === "boolean") return ["bool", v ? "True" : "False"];
+  if (typeof v === "number") return ["number", v];
+  if (v instanceof Date) return ["date", v.getTime()];
+  return ["str", String(v)];
+}
+
+const samePlace = (python: [string, string | number], ours: [string, string | number]): boolean => {
+  if (python[0] !== ours[0]) return false;
+  if (python[0] === "number") {
+    const p = Number(python[1] === "inf" ? Infinity : python[1] === "-inf" ? -Infinity : python[1]);
+    return Object.is(p, ours[1]) || (Number.isNaN(p) && Number.isNaN(ours[1] as number)) || p === ours[1];
+  }
+  return python[1] === ours[1];
+};
+
+describe("scalars read as PyYAML's safe_load reads them", () => {
+  const PIECES = ["0", "1", "7", "8", "9", "12", "_", ".", "e", "E", "+", "-", ":", "x", "b", "o", "0x", "0b", "1F", "inf", "Inf", "nan", "NaN", "y", "Y", "n", "N", "yes", "Yes", "NO", "on", "Off", "true", "FALSE", "null", "Null", "~", "T", "t", " ", "Z", "2001", "-12", "-01", "-1", "1:2", ":30", "=", "<<"];
+  const scalar = fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 5 }).map((parts) => parts.join("").trim()).filter((s) => s !== "" && !/[:]\s|\s#|:$/.test(s));
+
+  test("3,000 generated scalars, and the forms 1.x files are known to hold", async () => {
+    const known = ["y", "Y", "n", "N", "yes", "On", "OFF", "1e3", "12e45", "+.5", ".5", "-.5", "1.5e3", "1.5e+3", "089", "0755", "0x1F", "0b101", "1:30", "0:30", "1:30.5", "2001-12-14", "2001-1-1", "2001-12-14t21:59:43.10-05:00", "~", "null", "1_000", ".inf", "-.Inf", ".NaN", "3.", "1.0", "12345678901234567890"];
+    const scalars = [...known, ...fc.sample(scalar, { numRuns: 3000, seed: 7 })];
+    const python = await pyyaml(scalars);
+    const compared = scalars.map((text, i) => ({ text, python: python[i], cachish: cachishScalar(text) })).filter((c) => c.python !== null);
+    // Most generated scalars are ones PyYAML reads (the rest are syntax it refuses, left aside).
+    expect(compared.length).toBeGreaterThan(scalars.length / 2);
+    const differing = compared.filter((c) => c.cachish === "refused" || !samePlace(c.python!, c.cachish));
+    expect(differing.slice(0, 10)).toEqual([]);
+  });
 });
