@@ -20,7 +20,8 @@ export type Shape =
   | { type: "size"; min?: number; max?: number }
   | { type: "enum"; values: readonly string[]; caseSensitive?: boolean }
   /** A single value or a list of them; always a list once loaded. */
-  | { type: "one-or-list"; of: Shape }
+  /** `emptyWarning`: an empty list is a warning with this reason, not an error (1.x started with it). */
+  | { type: "one-or-list"; of: Shape; emptyWarning?: string }
   /** Keys chosen by the user (item paths, client names, header names). */
   | { type: "map"; keyFormat?: "item-path" | "header-name"; keyDoc: string; values: Shape }
   | ObjectShape

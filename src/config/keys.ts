@@ -118,8 +118,8 @@ export const CLIENT: ObjectShape = {
       doc: "The lowercase hex SHA-256 of the token, instead of `token`, so the file does not hold the token itself.",
     },
     url: {
-      shape: { type: "one-or-list", of: { type: "string" } }, required: true, since: "1.x",
-      doc: "The item paths this client may read: an fnmatch glob (`*`, `?`, `[a-z]`, `[!x]`), or a list of them.",
+      shape: { type: "one-or-list", of: { type: "string" }, emptyWarning: "this client can read nothing (1.x started with it)" }, required: true, since: "1.x",
+      doc: "The item paths this client may read: an fnmatch glob (`*`, `?`, `[a-z]`, `[!x]`), or a list of them (an empty list, as 1.x allowed: none).",
     },
   },
 };
@@ -154,8 +154,9 @@ export const TOP: ObjectShape = {
   type: "object", unknown: "error",
   fields: {
     items: {
-      shape: { type: "map", keyFormat: "item-path", keyDoc: "item path", values: ITEM }, required: true, since: "1.x",
-      doc: "The values cachish serves: each URL path (starting with `/`) and what to fetch for it.",
+      // Not required: 1.x started without it (an empty file, the one its package writes); a warning says so.
+      shape: { type: "map", keyFormat: "item-path", keyDoc: "item path", values: ITEM }, nullable: true, since: "1.x",
+      doc: "The values cachish serves: each URL path (starting with `/`) and what to fetch for it. Without it (or empty), the daemon serves nothing, as 1.x did.",
     },
     auth: {
       shape: { type: "map", keyDoc: "client name", values: CLIENT }, since: "1.x",

@@ -69,10 +69,9 @@ export function parseConfig(source: string, file: string, env: Env = process.env
     const note: Problem = { severity: "error", message: "the rest of the file is checked once its YAML syntax is fixed" };
     return { file, problems: [...syntax, note] };
   }
-  if (parsed.contents === null) {
-    return { file, problems: [...syntax, { severity: "error", message: "the file is empty; a configuration needs at least `items:`", at: { line: 1, column: 1 } }] };
-  }
-  const top = walker.object(parsed.contents, TOP, "", { line: 1, column: 1 });
+  // An empty file is an empty configuration: 1.x started with it, serving nothing (build() warns).
+  const contents = parsed.contents ?? { kind: "map", items: [], range: [0, 0, 0] };
+  const top = walker.object(contents, TOP, "", { line: 1, column: 1 });
   const config = top ? build(top, walker, resolve(file), baseDir, env) : undefined;
   const problems = [...syntax, ...walker.problems].sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.column ?? 0) - (b.at?.column ?? 0));
   const valid = !problems.some((p) => p.severity === "error");
@@ -88,7 +87,10 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
   const log = (top.log as Config["log"] | undefined) ?? (withDefaults(LOG) as Config["log"]);
   const defaults = (top.defaults as Record<string, unknown> | undefined) ?? {};
 
-  const itemsMap = (top.items as Map<string, Record<string, unknown> | undefined> | undefined) ?? new Map();
+  const itemsMap = (top.items as Map<string, Record<string, unknown> | undefined> | null | undefined) ?? new Map();
+  if (itemsMap.size === 0 && (top.items !== undefined || !w.has(top, "items"))) {
+    w.warn(w.has(top, "items") ? w.at(top, "items", "key") : { line: 1, column: 1 }, "no item is configured: the daemon serves nothing (1.x started with such a file)");
+  }
   const items = new Map<string, Item>();
   for (const [path, raw] of itemsMap) {
     if (!raw || !raw.parameters) continue;

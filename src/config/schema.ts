@@ -34,7 +34,8 @@ function shapeSchema(shape: Shape): Json {
       return { enum: [...shape.values] };
     case "one-or-list": {
       const one = shapeSchema(shape.of);
-      return { anyOf: [one, { type: "array", items: one, minItems: 1 }] };
+      // An empty list that cachish accepts with a warning is valid here too.
+      return { anyOf: [one, { type: "array", items: one, ...(shape.emptyWarning ? {} : { minItems: 1 }) }] };
     }
     case "map":
       return {

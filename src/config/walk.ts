@@ -104,6 +104,10 @@ export class Walker {
       case "one-or-list": {
         if (isSeq(node)) {
           if (node.items.length === 0) {
+            if (shape.emptyWarning) {
+              this.warn(here, `${q(name)} is an empty list: ${shape.emptyWarning}`);
+              return [];
+            }
             this.error(here, `${q(name)} is an empty list`);
             return undefined;
           }
@@ -347,10 +351,10 @@ const q = (name: string) => (/^[^\s`]+$/.test(name) ? `\`${name}\`` : name);
 
 function checkKey(key: string, format: Extract<Shape, { type: "map" }>["keyFormat"]): string | undefined {
   if (format === "item-path") {
-    // The path is not quoted: a key that is not a path may be a misplaced secret.
+    // Any other character is allowed, spaces included, as in 1.x. The path is not quoted: a key
+    // that is not a path may be a misplaced secret.
     if (!key.startsWith("/")) return "an item path must start with `/`";
     if (/[?#]/.test(key)) return "an item path must not hold `?` or `#`: the daemon ignores the query string and never sees a fragment";
-    if (/[\s\x00-\x1f\x7f]/.test(key)) return "an item path must not hold spaces or control characters";
     if (RESERVED_PATHS.exact.includes(key) || key.startsWith(RESERVED_PATHS.prefix) || `${key}/` === RESERVED_PATHS.prefix) {
       return "this item path is the daemon's own (`/metrics` and everything under `/-/` are reserved); choose another path";
     }

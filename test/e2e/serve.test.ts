@@ -687,6 +687,22 @@ describe("lifecycle", () => {
     await first.stop();
   });
 
+  test("what 1.x started with starts (SPEC 3): an empty file, a client with an empty url list, an item path with a space", async () => {
+    const empty = await Daemon.start("", { args: ["--listen", "127.0.0.1:0"] });
+    expect(empty.logs("configuration warning").map((l) => l.problem)).toEqual(["no item is configured: the daemon serves nothing (1.x started with such a file)"]);
+    expect((await empty.fetch("/-/ready")).status).toBe(200);
+    expect((await empty.fetch("/database-url")).status).toBe(404);
+    await empty.stop();
+    const spaced = config()
+      .replace("  /public:", "  /sp ace:")
+      .replace("    url: /public", "    url: []");
+    const daemon = await Daemon.start(spaced);
+    const res = await daemon.fetch("/sp%20ace");
+    expect({ status: res.status, body: await res.text() }).toEqual({ status: 200, body: '["10.0.0.0/8"]' });
+    expect((await daemon.fetch("/value", { token: TOKENS.worker })).status).toBe(403);
+    await daemon.stop();
+  });
+
   test("--listen overrides the configuration", async () => {
     const daemon = await Daemon.start(config().replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:1"), { args: ["--listen", "127.0.0.1:0"] });
     expect(daemon.address).toMatch(/^127\.0\.0\.1:\d+$/);

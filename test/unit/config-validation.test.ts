@@ -13,8 +13,10 @@ describe("validation reports each problem at its line and column", () => {
     expect(config).toBeUndefined();
   });
 
-  test("an empty file", () => {
-    expect(check("").problems).toEqual(["1:1: error: the file is empty; a configuration needs at least `items:`"]);
+  test("an empty file starts, serving nothing, as in 1.x (SPEC 3)", () => {
+    const { problems, config } = check("");
+    expect(problems).toEqual(["1:1: warning: no item is configured: the daemon serves nothing (1.x started with such a file)"]);
+    expect(config?.items.size).toBe(0);
   });
 
   test("an unknown key at the top level is an error, with a suggestion", () => {
@@ -256,12 +258,28 @@ describe("validation reports each problem at its line and column", () => {
     expect(check(yaml("items:", "  /a:", "auth:", ...CLIENT)).problems).toEqual(["2:3: error: item `/a` is empty; it needs `module` and `parameters`"]);
   });
 
-  test("a file without items", () => {
-    expect(check(yaml("auth: {}")).problems).toEqual(["1:1: error: missing `items` in the configuration"]);
+  test("a file without items, or with `items:` empty, starts serving nothing, as in 1.x", () => {
+    const warning = "warning: no item is configured: the daemon serves nothing (1.x started with such a file)";
+    expect(check(yaml("auth: {}")).problems).toEqual([`1:1: ${warning}`]);
+    expect(check(yaml("items:", "auth: {}")).problems).toEqual([`1:1: ${warning}`]);
+    expect(check(yaml("log: {level: warn}", "items: {}")).problems).toEqual([`2:1: ${warning}`]);
+    expect(check(yaml("items:", "auth: {}")).config?.items.size).toBe(0);
   });
 
-  test("an empty list where a list of names is expected", () => {
-    expect(check(valid().replace("    url: /a", "    url: []")).problems).toEqual(["9:10: error: `url` is an empty list"]);
+  test("a client whose url is an empty list can read nothing: a warning, as 1.x started with it; other empty lists are errors", () => {
+    const { problems, config } = check(valid().replace("    url: /a", "    url: []"));
+    expect(problems).toEqual([
+      "2:3: warning: no client may read item `/a`: no glob in `auth` matches it, and it does not have `disable_auth: true`",
+      "9:10: warning: `url` is an empty list: this client can read nothing (1.x started with it)",
+    ]);
+    expect(config?.clients.map((c) => [c.name, c.items.size])).toEqual([["web", 0]]);
+    expect(check(valid().replace("      url: http://127.0.0.1:9/a", "      url: http://127.0.0.1:9/a\n      field: []")).problems).toEqual(["6:14: error: `field` is an empty list"]);
+  });
+
+  test("an item path with a space, as 1.x allowed", () => {
+    const { problems, config } = check(valid().replace("  /a:", "  /sp ace:").replace("url: /a", "url: /sp*"));
+    expect(problems).toEqual([]);
+    expect([...config!.items.keys()]).toEqual(["/sp ace"]);
   });
 
   test("a policy that cannot take effect is a warning", () => {
