@@ -82,8 +82,9 @@ export function getCommand(io: Output): Command {
           case "error":
             throw new CliError(`cachish get: ${path}: ${answer.why}`, EXIT.error);
         }
-        if (maxAge !== undefined && answer.ageSeconds * 1000 > maxAge) {
-          throw new CliError(`cachish get: ${path}: the value is ${answer.ageSeconds} s old, older than --max-age ${formatDuration(maxAge)}${answer.stale ? ` (the upstream failed: ${answer.stale})` : ""}`, EXIT.unavailable);
+        // Fresh while its age is below the bound (RFC 9111 4.2): `Age: 1` has reached `--max-age 1s`.
+        if (maxAge !== undefined && answer.ageSeconds * 1000 >= maxAge) {
+          throw new CliError(`cachish get: ${path}: the value is ${answer.ageSeconds} s old, not younger than --max-age ${formatDuration(maxAge)}${answer.stale ? ` (the upstream failed: ${answer.stale})` : ""}`, EXIT.unavailable);
         }
         const rendered = render(answer.body, path, { format, ...(args.field !== undefined ? { field: args.field } : {}) });
         if (!rendered.ok) throw new CliError(`cachish get: ${rendered.why}`, EXIT.error);

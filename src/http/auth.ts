@@ -20,7 +20,17 @@ const SPACE = /\s/;
 
 const MISSING: AuthResult = { ok: false, status: 401, scheme: "none", message: "authentication required: send `Authorization: Bearer TOKEN`" };
 const BAD_BEARER: AuthResult = { ok: false, status: 400, scheme: "bearer", message: "malformed Authorization header: Bearer needs one token" };
-const BAD_BASIC: AuthResult = { ok: false, status: 400, scheme: "basic", message: "malformed Authorization header: Basic needs the base64 of user:password" };
+const BAD_BASIC: AuthResult = { ok: false, status: 400, scheme: "basic", message: "malformed Authorization header: Basic needs the base64 of UTF-8 user:password" };
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+/** The bytes as UTF-8 text, or undefined when they are not (a malformed Basic value, SPEC 5.1). */
+function utf8(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
 const BAD_SCHEME: AuthResult = { ok: false, status: 400, scheme: "none", message: "unsupported Authorization scheme: use Bearer or Basic" };
 // An unknown token and a token that may not read the path get the same answer.
 const forbidden = (scheme: "bearer" | "basic"): AuthResult => ({ ok: false, status: 403, scheme, message: "forbidden: this token may not read this path" });
@@ -49,9 +59,11 @@ export function authenticate(header: string | null, path: string, clients: reado
       if (rest === "" || SPACE.test(rest)) return BAD_BEARER;
       token = rest;
     } else if (word === "basic") {
-      const decoded = BASE64.test(rest) && rest !== "" ? Buffer.from(rest, "base64").toString("utf8") : undefined;
-      if (decoded === undefined || !decoded.includes(":")) return BAD_BASIC;
-      token = decoded.slice(0, decoded.indexOf(":"));
+      const decoded = BASE64.test(rest) && rest !== "" ? utf8(Buffer.from(rest, "base64")) : undefined;
+      if (decoded === undefined) return BAD_BASIC;
+      // The user name is the token; without a `:`, the whole value is, as 1.x read it.
+      const colon = decoded.indexOf(":");
+      token = colon < 0 ? decoded : decoded.slice(0, colon);
       scheme = "basic";
     } else {
       return BAD_SCHEME;

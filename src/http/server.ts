@@ -24,12 +24,16 @@ export type Routes = {
 
 const OWN_PATHS = new Set(["/-/healthy", "/-/ready", "/metrics"]);
 
-/** The path of a request target, percent-decoded as 1.x (Werkzeug) matched it; the query is ignored. */
+/**
+ * The path of a request target, percent-decoded as 1.x (Werkzeug) matched it; the query is
+ * ignored, and runs of `/` count as one (SPEC 5.1: 1.x served `//database-url`, a base URL ending
+ * in `/` joined with a path, and redirected `/a//b` to `/a/b`).
+ */
 function pathOf(url: string): string | undefined {
   const start = url.indexOf("/", url.indexOf("//") + 2);
   if (start < 0) return "/";
   const query = url.indexOf("?", start);
-  const raw = query < 0 ? url.slice(start) : url.slice(start, query);
+  const raw = (query < 0 ? url.slice(start) : url.slice(start, query)).replace(/\/{2,}/g, "/");
   if (!raw.includes("%")) return raw;
   try {
     return decodeURIComponent(raw);

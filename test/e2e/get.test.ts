@@ -220,9 +220,15 @@ describe("stale values and age", () => {
     const refused = await get(["/old", "--server", d.url, "--max-age", "30m"]);
     expect(refused.code).toBe(69);
     expect(refused.stdout).toBe("");
-    expect(refused.stderr).toMatch(/^cachish get: \/old: the value is 36\d\d s old, older than --max-age 30m \(the upstream failed: status-500\)\n$/);
+    expect(refused.stderr).toMatch(/^cachish get: \/old: the value is 36\d\d s old, not younger than --max-age 30m \(the upstream failed: status-500\)\n$/);
     const taken = await get(["/old", "--server", d.url, "--max-age", "2h", "--quiet"]);
     expect(taken).toEqual({ code: 0, stdout: '{"old": true}\n', stderr: "" });
+    // An `Age` equal to the bound has reached it (a value is fresh while younger, RFC 9111 4.2);
+    // the age only grows, so a bound equal to the age seen just before is always reached.
+    const age = Number((await d.fetch("/old", { token: TOKEN })).headers.get("age"));
+    expect(age).toBeGreaterThanOrEqual(3600);
+    expect((await get(["/old", "--server", d.url, "--max-age", `${age}s`])).code).toBe(69);
+    expect((await get(["/old", "--server", d.url, "--max-age", `${age + 30}s`, "--quiet"])).code).toBe(0);
     await d.stop();
   });
 });

@@ -124,6 +124,13 @@ describe("answers as 1.x's clients expect them", () => {
     expect((await daemon.fetch("/v%61lue", { token: TOKENS.web })).status).toBe(200);
   });
 
+  test("runs of / count as one (SPEC 5.1): 1.x served //database-url and redirected /a//b", async () => {
+    for (const path of ["//value", "///value", "//v%61lue", "/./value"]) {
+      expect({ path, status: (await daemon.fetch(path, { token: TOKENS.web })).status }).toEqual({ path, status: 200 });
+    }
+    expect((await daemon.fetch("/value//", { token: TOKENS.web })).status).toBe(404);
+  });
+
   test("no Authorization header, or an empty one: 401 with WWW-Authenticate", async () => {
     for (const headers of [{}, { Authorization: "" }] as Record<string, string>[]) {
       const res = await daemon.fetch("/value", { headers });
@@ -137,9 +144,9 @@ describe("answers as 1.x's clients expect them", () => {
     const cases: [string, string][] = [
       ["Bearer", "malformed Authorization header: Bearer needs one token\n"],
       ["Bearer two tokens", "malformed Authorization header: Bearer needs one token\n"],
-      ["Basic !!!not-base64", "malformed Authorization header: Basic needs the base64 of user:password\n"],
-      [`Basic ${Buffer.from("no-colon").toString("base64")}`, "malformed Authorization header: Basic needs the base64 of user:password\n"],
-      ["Basic", "malformed Authorization header: Basic needs the base64 of user:password\n"],
+      ["Basic !!!not-base64", "malformed Authorization header: Basic needs the base64 of UTF-8 user:password\n"],
+      [`Basic ${Buffer.from([0xff, 0xfe, 0x3a, 0x78]).toString("base64")}`, "malformed Authorization header: Basic needs the base64 of UTF-8 user:password\n"],
+      ["Basic", "malformed Authorization header: Basic needs the base64 of UTF-8 user:password\n"],
       [`Token ${TOKENS.web}`, "unsupported Authorization scheme: use Bearer or Basic\n"],
       [`Digest username="${TOKENS.web}"`, "unsupported Authorization scheme: use Bearer or Basic\n"],
     ];
@@ -147,6 +154,12 @@ describe("answers as 1.x's clients expect them", () => {
       const res = await daemon.fetch("/value", { headers: { Authorization: header } });
       expect({ header, status: res.status, body: await res.text() }).toEqual({ header, status: 400, body });
     }
+  });
+
+  test("Basic without a colon: the decoded value is the token, as 1.x read it", async () => {
+    const res = await daemon.fetch("/value", { headers: { Authorization: `Basic ${Buffer.from(TOKENS.web).toString("base64")}` } });
+    expect(res.status).toBe(200);
+    expect((await daemon.fetch("/value", { headers: { Authorization: `Basic ${Buffer.from("no-colon").toString("base64")}` } })).status).toBe(403);
   });
 
   test("an unknown token, and a token whose globs miss the path: the same 403", async () => {
@@ -694,11 +707,13 @@ describe("lifecycle", () => {
     expect((await empty.fetch("/database-url")).status).toBe(404);
     await empty.stop();
     const spaced = config()
-      .replace("  /public:", "  /sp ace:")
+      .replace("  /public:", "  /sp ace/b:")
       .replace("    url: /public", "    url: []");
     const daemon = await Daemon.start(spaced);
-    const res = await daemon.fetch("/sp%20ace");
-    expect({ status: res.status, body: await res.text() }).toEqual({ status: 200, body: '["10.0.0.0/8"]' });
+    for (const path of ["/sp%20ace/b", "//sp%20ace//b"]) {
+      const res = await daemon.fetch(path);
+      expect({ path, status: res.status, body: await res.text() }).toEqual({ path, status: 200, body: '["10.0.0.0/8"]' });
+    }
     expect((await daemon.fetch("/value", { token: TOKENS.worker })).status).toBe(403);
     await daemon.stop();
   });

@@ -70,7 +70,11 @@ describe("authenticate", () => {
     expect(status("Bearer")).toBe(400);
     expect(status("Basic")).toBe(400);
     expect(status("Basic not*base64")).toBe(400);
-    expect(status(basic("no-colon"))).toBe(400);
+    // A Basic value without a `:` is the token as a whole, as 1.x read it (SPEC 5.1).
+    expect(status(basic("no-colon"))).toBe(403);
+    expect(status(basic("tok-web"))).toBe(200);
+    // Valid base64 that is not UTF-8 is malformed, not a wrong token.
+    expect(status(`Basic ${Buffer.from([0xff, 0xfe, 0x3a, 0x78]).toString("base64")}`)).toBe(400);
     expect(status("Negotiate abc")).toBe(400);
     expect(status("Bearer nope")).toBe(403);
     expect(status("Bearer tok-web", "/b/c")).toBe(403);
