@@ -12,7 +12,10 @@ export const USER_AGENT = `cachish/${VERSION}`;
 export type UpstreamRequest = { url: string; headers: Record<string, string> };
 export type Limits = { timeout: number; maxBody: number };
 
-export async function boundedFetch(request: UpstreamRequest, limits: Limits): Promise<Uint8Array> {
+/** A body and the charset its `Content-Type` names, if any. */
+export type Fetched = { body: Uint8Array; charset: string | undefined };
+
+export async function boundedFetch(request: UpstreamRequest, limits: Limits): Promise<Fetched> {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -33,7 +36,8 @@ export async function boundedFetch(request: UpstreamRequest, limits: Limits): Pr
     // Bun decompresses what it reads, and the declared length is the compressed one: only an
     // uncompressed body's declared length bounds what `bytes()` makes of it.
     const whole = response.headers.has("content-length") && Number.isFinite(declared) && !response.headers.has("content-encoding");
-    return await readCapped(response, whole, limits.maxBody, () => timedOut, limits.timeout);
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(response.headers.get("content-type") ?? "")?.[1];
+    return { body: await readCapped(response, whole, limits.maxBody, () => timedOut, limits.timeout), charset };
   } finally {
     clearTimeout(timer);
   }

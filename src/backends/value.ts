@@ -9,16 +9,26 @@
 import { encodeJson, JsonSyntaxError, parseJson, pickKeys } from "../json";
 import { type FailureKind, UpstreamFailure } from "./failure";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+/**
+ * The body as text, in the charset its `Content-Type` names (UTF-8 when it names none, or one
+ * this runtime does not know); bytes not valid in it become U+FFFD, as 1.x (Python's requests)
+ * read them (SPEC 5.3). ISO-8859-1 is Python's Latin-1, every byte its own code point: the
+ * TextDecoder's label for it means windows-1252, which differs in 0x80-0x9F.
+ */
+function decode(body: Uint8Array, charset: string | undefined): string {
+  const label = charset?.trim().toLowerCase();
+  if (label && LATIN_1.has(label)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
+  try {
+    return new TextDecoder((label ?? "utf-8") as ConstructorParameters<typeof TextDecoder>[0]).decode(body);
+  } catch {
+    return new TextDecoder("utf-8").decode(body);
+  }
+}
+const LATIN_1 = new Set(["iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "iso_8859-1", "8859", "cp819", "ibm819"]);
 
 /** The value as bytes, or an UpstreamFailure (`invalid-json`, `missing-field`) saying why not. */
-export function makeValue(body: Uint8Array, keys: readonly string[] | undefined): Uint8Array {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw new UpstreamFailure("invalid-json", "the answer is not JSON: the body is not UTF-8");
-  }
+export function makeValue(body: Uint8Array, keys: readonly string[] | undefined, charset?: string): Uint8Array {
+  const text = decode(body, charset);
   let parsed;
   try {
     parsed = parseJson(text);
@@ -89,7 +99,7 @@ function thread(): Worker {
 }
 
 /** makeValue on the worker thread; the body is handed over, not copied (it is unusable here afterwards). */
-export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | undefined): Promise<Uint8Array> {
+export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | undefined, charset?: string): Promise<Uint8Array> {
   const id = nextId++;
   const made = new Promise<Uint8Array>((resolve, reject) => pending.set(id, { resolve, reject }));
   const target = thread();
@@ -97,7 +107,7 @@ export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | u
   try {
     // A view of part of a buffer is copied first: handing over the buffer would take the rest too.
     const sent = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
-    target.postMessage({ id, body: sent, keys }, [sent.buffer as ArrayBuffer]);
+    target.postMessage({ id, body: sent, keys, charset }, [sent.buffer as ArrayBuffer]);
   } catch (error) {
     pending.get(id)?.reject(error instanceof Error ? error : new Error(String(error)));
     pending.delete(id);

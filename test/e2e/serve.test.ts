@@ -212,6 +212,18 @@ describe("answers as 1.x's clients expect them", () => {
     expect(await res.text()).toBe('{"id": 12345678901234567890, "f": 1.0, "name": "Zo\\u00eb"}');
   });
 
+  test("a body in the charset its Content-Type names; bytes not valid in it become U+FFFD, as 1.x read them (SPEC 5.3)", async () => {
+    // {"id":1,"f":1.0,"name":"café"} with é as the one byte 0xE9 (ISO-8859-1)
+    const body = new Uint8Array([...Buffer.from('{"id":1,"f":1.0,"name":"caf'), 0xe9, ...Buffer.from('"}')]);
+    const cafe = (charset: string) => ({ body, headers: { "Content-Type": `application/json${charset}` } });
+    for (const [charset, value] of [["; charset=iso-8859-1", '{"id": 1, "f": 1.0, "name": "caf\\u00e9"}'], ["", '{"id": 1, "f": 1.0, "name": "caf\\ufffd"}']] as const) {
+      upstream.on("/picked", cafe(charset));
+      const res = await daemon.fetch("/picked", { token: TOKENS.web });
+      expect({ charset, status: res.status, body: await res.text() }).toEqual({ charset, status: 200, body: value });
+    }
+    upstream.json("/picked", { name: "Zoë", id: 1, f: 1 });
+  });
+
   test("Heroku: the config-vars of the app with the API token, only the named keys", async () => {
     upstream.json("/heroku/apps/my-app/config-vars", { REDIS_URL: "redis://r", DATABASE_URL: "postgres://d", OTHER: "x" });
     const res = await daemon.fetch("/db", { token: TOKENS.web });

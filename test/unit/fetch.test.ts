@@ -111,7 +111,7 @@ const chunked = (n: number) => () =>
 
 async function fetchBody(path: string, maxBody = MAX_BODY): Promise<Uint8Array | string> {
   try {
-    return await boundedFetch({ url: `${upstream.url}${path}`, headers: {} }, { timeout: 5000, maxBody });
+    return (await boundedFetch({ url: `${upstream.url}${path}`, headers: {} }, { timeout: 5000, maxBody })).body;
   } catch (error) {
     return error instanceof UpstreamFailure ? error.kind : String(error);
   }

@@ -3,6 +3,7 @@
  * worker thread that makes it without holding up the thread that answers clients.
  */
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { UpstreamFailure } from "../../src/backends/failure";
 import { makeValue, makeValueOffThread, stopValueThread } from "../../src/backends/value";
 import { ipRanges } from "../support/large";
@@ -78,5 +79,55 @@ describe("the worker thread ending", () => {
     stopValueThread();
     expect(await failureOf(making)).toEqual(["internal", "the value could not be made: the worker thread was stopped"]);
     expect(text(await makeValueOffThread(bytes('{"a": 1}'), undefined))).toBe('{"a": 1}');
+  });
+});
+
+describe("a body in the charset its Content-Type names, as Python (1.x's requests) decodes it", () => {
+  /** Python's reading: bytes.decode(charset, "replace"), then json.loads and json.dumps; null where it refuses. */
+  async function python(cases: { hex: string; charset: string | undefined }[]): Promise<(string | null)[]> {
+    const script = `
+import json, sys
+out = []
+for case in json.load(sys.stdin):
+    text = bytes.fromhex(case["hex"]).decode(case.get("charset") or "utf-8", "replace")
+    try:
+        out.append(json.dumps(json.loads(text)))
+    except ValueError:
+        out.append(None)
+json.dump(out, sys.stdout)
+`;
+    const child = Bun.spawn(["python3", "-c", script], { stdin: new Blob([JSON.stringify(cases)]), stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    if (code !== 0) throw new Error(`python3 failed: ${stderr}`);
+    return JSON.parse(stdout);
+  }
+
+  test("the cases 1.x answered: Latin-1 with its charset, invalid UTF-8 without one", () => {
+    const latin1 = new Uint8Array([0x22, 0x63, 0x61, 0x66, 0xe9, 0x22]); // "café" in ISO-8859-1
+    expect(text(makeValue(latin1, undefined, "iso-8859-1"))).toBe('"caf\\u00e9"');
+    expect(text(makeValue(latin1, undefined, undefined))).toBe('"caf\\ufffd"');
+    expect(text(makeValue(new Uint8Array([0x22, 0x80, 0x22]), undefined, "ISO-8859-1"))).toBe('"\\u0080"');
+    expect(text(makeValue(new Uint8Array([0x22, 0xc3, 0xa9, 0x22]), undefined, "no-such-charset"))).toBe('"\\u00e9"');
+  });
+
+  test("3,000 generated strings of arbitrary bytes, in UTF-8 (named or not) and ISO-8859-1, read as Python reads them", async () => {
+    // Any byte but the quote, the backslash and control characters, inside a JSON string.
+    const byte = fc.integer({ min: 0x20, max: 0xff }).filter((b) => b !== 0x22 && b !== 0x5c);
+    const cases = fc
+      .sample(fc.record({ bytes: fc.array(byte, { maxLength: 24 }), charset: fc.constantFrom(undefined, "utf-8", "UTF-8", "iso-8859-1", "latin1") }), { numRuns: 3000, seed: 5 })
+      .map(({ bytes, charset }) => ({ hex: Buffer.from([0x22, ...bytes, 0x22]).toString("hex"), charset }));
+    const expected = await python(cases);
+    const differing = cases
+      .map((c, i) => {
+        let ours: string | null;
+        try {
+          ours = text(makeValue(new Uint8Array(Buffer.from(c.hex, "hex")), undefined, c.charset));
+        } catch {
+          ours = null;
+        }
+        return { ...c, python: expected[i], cachish: ours };
+      })
+      .filter((c) => c.python !== c.cachish);
+    expect(differing.slice(0, 5)).toEqual([]);
   });
 });
