@@ -10,7 +10,20 @@ import { UpstreamFailure } from "./failure";
 export const USER_AGENT = `cachish/${VERSION}`;
 
 export type UpstreamRequest = { url: string; headers: Record<string, string> };
-export type Limits = { timeout: number; maxBody: number };
+/** `proxy`: the item's `proxy` (SPEC 3); none from the environment (see ignoreProxyEnvironment). */
+export type Limits = { timeout: number; maxBody: number; proxy?: string };
+
+/**
+ * Bun's fetch reads `HTTP_PROXY` and its kin from the process's environment at each request.
+ * 1.x never used them (requests with `trust_env=False`), and a proxy named there would see every
+ * upstream request and its token: they are removed, once, when cachish starts (SPEC 3).
+ */
+export function ignoreProxyEnvironment(env: Record<string, string | undefined> = process.env): void {
+  for (const name of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]) {
+    delete env[name];
+    delete env[name.toLowerCase()];
+  }
+}
 
 /** A body and the charset its `Content-Type` names, if any. */
 export type Fetched = { body: Uint8Array; charset: string | undefined };
@@ -23,7 +36,7 @@ export async function boundedFetch(request: UpstreamRequest, limits: Limits): Pr
     controller.abort();
   }, limits.timeout);
   try {
-    const response = await follow(request, controller.signal, () => timedOut, limits.timeout);
+    const response = await follow(request, controller.signal, () => timedOut, limits);
     if (response.status < 200 || response.status > 299) {
       await response.body?.cancel().catch(() => {});
       throw new UpstreamFailure("status", `the upstream answered ${response.status}`, response.status);
@@ -51,7 +64,7 @@ const MAX_REDIRECTS = 5;
  * every header the item configured (an API token, a Hawk signature), so that a redirect
  * cannot carry a credential to a host it was not meant for.
  */
-async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: () => boolean, timeout: number): Promise<Response> {
+async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: () => boolean, { timeout, proxy }: Limits): Promise<Response> {
   let url = new URL(request.url);
   let headers = request.headers;
   for (let hop = 0; ; hop++) {
@@ -64,6 +77,7 @@ async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: (
         redirect: "manual",
         // Bun's own idle timer must not fire before the item's timeout.
         timeout: false,
+        ...(proxy ? { proxy } : {}),
       } as RequestInit);
     } catch (error) {
       if (timedOut()) throw new UpstreamFailure("timeout", `no answer within ${timeout} ms`);

@@ -23,6 +23,7 @@ const BACKENDS: { [M in Item["module"]]: Backend<Extract<Item, { module: M }>["p
 export async function fetchItem(item: Item, now: number): Promise<Uint8Array> {
   const backend = BACKENDS[item.module] as Backend<Item["parameters"]>;
   const request = backend.request(item.parameters, now);
-  const { body, charset } = await boundedFetch(request, { timeout: item.policy.timeout, maxBody: item.policy.max_body });
+  const limits = { timeout: item.policy.timeout, maxBody: item.policy.max_body, ...(item.policy.proxy ? { proxy: item.policy.proxy.reveal() } : {}) };
+  const { body, charset } = await boundedFetch(request, limits);
   return makeValueOffThread(body, backend.keys(item.parameters), charset);
 }

@@ -3,6 +3,7 @@
  * an exit code or throws a CliError.
  */
 import { defineCommand } from "citty";
+import { ignoreProxyEnvironment } from "../backends/fetch";
 import { stdoutSettled, writeStdoutText } from "../stdout";
 import { VERSION } from "../version";
 import { checkConfigCommand } from "./check-config";
@@ -34,6 +35,7 @@ const main: Command = defineCommand({
   },
 });
 
+ignoreProxyEnvironment();
 try {
   process.exitCode = await runCli(main, process.argv.slice(2), io);
 } catch (error) {

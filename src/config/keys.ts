@@ -36,6 +36,10 @@ export const POLICY_FIELDS = {
     shape: { type: "duration", min: 1 }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none",
     doc: "Fetch in the background at this interval (and once at start), so clients always find a recent value.",
   },
+  proxy: {
+    shape: { type: "string", format: "http-url", refs: true, secret: true }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none",
+    doc: "`http://HOST:PORT` (credentials in the URL allowed; a secret reference works): the proxy for this item's upstream requests. No proxy is ever taken from the environment: `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY` (in either case) are ignored, as 1.x ignored them.",
+  },
   max_body: {
     // At most 1 GiB: a body is held in memory whole (and a buffer of more than 4 GiB cannot even be reserved).
     shape: { type: "size", min: 1, max: 1024 ** 3 }, default: "16MiB", inherits: true, since: "2.0",

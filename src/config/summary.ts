@@ -25,7 +25,9 @@ export function formatPolicy(policy: Policy): Record<keyof Policy, string | null
   const shown = {} as Record<keyof Policy, string | null>;
   for (const key of Object.keys(POLICY_FIELDS) as (keyof Policy)[]) {
     const value = policy[key];
-    shown[key] = value === null ? null : POLICY_FIELDS[key].shape.type === "size" ? formatSize(value) : formatDuration(value);
+    // A proxy's URL may hold credentials: that there is one is all a summary says.
+    if (key === "proxy") shown[key] = value === null ? null : "set";
+    else shown[key] = value === null ? null : POLICY_FIELDS[key].shape.type === "size" ? formatSize(value as number) : formatDuration(value as number);
   }
   return shown;
 }

@@ -11,6 +11,8 @@ export type Policy = {
   max_backoff: number;
   refresh: number | null;
   max_body: number;
+  /** The proxy for the item's upstream requests (a URL that may hold credentials). */
+  proxy: Secret | null;
 };
 
 export type JsonHttpParams = { url: string; field?: string[]; headers?: Map<string, Secret> };

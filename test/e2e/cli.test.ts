@@ -179,7 +179,7 @@ describe("cachish check-config", () => {
       path: "/database-url",
       module: "Heroku",
       public: false,
-      policy: { timeout: "5s", ttl: "0s", max_stale: null, stale_after: null, max_backoff: "30s", refresh: null, max_body: "16MiB" },
+      policy: { timeout: "5s", ttl: "0s", max_stale: null, stale_after: null, max_backoff: "30s", refresh: null, proxy: null, max_body: "16MiB" },
       clients: ["web", "worker"],
     });
     for (const secret of ["0123-abcd", "s3cr3t-hawk-key", "7sZ1p4Kx0wq8rVJb2mT9cA"]) expect(good.stdout).not.toContain(secret);
