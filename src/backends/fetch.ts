@@ -10,20 +10,8 @@ import { UpstreamFailure } from "./failure";
 export const USER_AGENT = `cachish/${VERSION}`;
 
 export type UpstreamRequest = { url: string; headers: Record<string, string> };
-/** `proxy`: the item's `proxy` (SPEC 3); none from the environment (see ignoreProxyEnvironment). */
+/** `proxy`: the item's `proxy` (SPEC 3); none from the environment (see src/environment.ts). */
 export type Limits = { timeout: number; maxBody: number; proxy?: string };
-
-/**
- * Bun's fetch reads `HTTP_PROXY` and its kin from the process's environment at each request.
- * 1.x never used them (requests with `trust_env=False`), and a proxy named there would see every
- * upstream request and its token: they are removed, once, when cachish starts (SPEC 3).
- */
-export function ignoreProxyEnvironment(env: Record<string, string | undefined> = process.env): void {
-  for (const name of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]) {
-    delete env[name];
-    delete env[name.toLowerCase()];
-  }
-}
 
 /** A body and the charset its `Content-Type` names, if any. */
 export type Fetched = { body: Uint8Array; charset: string | undefined };
@@ -49,7 +37,8 @@ export async function boundedFetch(request: UpstreamRequest, limits: Limits): Pr
     // Bun decompresses what it reads, and the declared length is the compressed one: only an
     // uncompressed body's declared length bounds what `bytes()` makes of it.
     const whole = response.headers.has("content-length") && Number.isFinite(declared) && !response.headers.has("content-encoding");
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(response.headers.get("content-type") ?? "")?.[1];
+    // As requests reads it: the last `charset` parameter, without quotes of either kind.
+    const charset = [...(response.headers.get("content-type") ?? "").matchAll(/;\s*charset\s*=\s*["']?([^"';\s]+)/gi)].at(-1)?.[1];
     return { body: await readCapped(response, whole, limits.maxBody, () => timedOut, limits.timeout), charset };
   } finally {
     clearTimeout(timer);

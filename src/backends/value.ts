@@ -12,19 +12,30 @@ import { type FailureKind, UpstreamFailure } from "./failure";
 /**
  * The body as text, in the charset its `Content-Type` names (UTF-8 when it names none, or one
  * this runtime does not know); bytes not valid in it become U+FFFD, as 1.x (Python's requests)
- * read them (SPEC 5.3). ISO-8859-1 is Python's Latin-1, every byte its own code point: the
- * TextDecoder's label for it means windows-1252, which differs in 0x80-0x9F.
+ * read them (SPEC 5.3). Python's names are normalised as Python does; where the TextDecoder
+ * (WHATWG's rules) reads a charset otherwise than Python, Python's reading is made here:
+ * ISO-8859-1 is Latin-1, every byte its own code point (WHATWG: windows-1252); ASCII has no byte
+ * above 0x7F (WHATWG: windows-1252); windows-1252 leaves five bytes undefined (WHATWG: C1 controls).
  */
 function decode(body: Uint8Array, charset: string | undefined): string {
-  const label = charset?.trim().toLowerCase();
-  if (label && LATIN_1.has(label)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
+  const name = charset === undefined ? "utf_8" : pythonName(charset);
+  const latin1 = () => Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
+  if (LATIN_1.has(name)) return latin1();
+  if (ASCII.has(name)) return latin1().replace(/[\x80-\xff]/g, "\ufffd");
+  if (CP1252.has(name)) return new TextDecoder("windows-1252").decode(body).replace(/[\x81\x8d\x8f\x90\x9d]/g, "\ufffd");
   try {
-    return new TextDecoder((label ?? "utf-8") as ConstructorParameters<typeof TextDecoder>[0]).decode(body);
+    return new TextDecoder(name.replace(/_/g, "-") as ConstructorParameters<typeof TextDecoder>[0]).decode(body);
   } catch {
     return new TextDecoder("utf-8").decode(body);
   }
 }
-const LATIN_1 = new Set(["iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "iso_8859-1", "8859", "cp819", "ibm819"]);
+
+/** A charset's name as Python's `encodings.normalize_encoding` makes it: lowercase, runs of other than letters, digits and `.` as one `_`. */
+const pythonName = (charset: string) => charset.toLowerCase().replace(/[^a-z0-9.]+/g, "_").replace(/^_+|_+$/g, "");
+// Python's aliases (encodings/aliases.py) of the three.
+const LATIN_1 = new Set(["latin_1", "latin1", "latin", "l1", "iso8859_1", "iso_8859_1", "8859", "cp819", "ibm819", "iso_ir_100", "csisolatin1", "iso_8859_1_1987"]);
+const ASCII = new Set(["ascii", "us_ascii", "us", "646", "ansi_x3.4_1968", "ansi_x3_4_1968", "ansi_x3.4_1986", "cp367", "csascii", "ibm367", "iso646_us", "iso_646.irv_1991", "iso_ir_6"]);
+const CP1252 = new Set(["cp1252", "windows_1252"]);
 
 /** The value as bytes, or an UpstreamFailure (`invalid-json`, `missing-field`) saying why not. */
 export function makeValue(body: Uint8Array, keys: readonly string[] | undefined, charset?: string): Uint8Array {

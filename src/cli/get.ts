@@ -51,6 +51,8 @@ export function getCommand(io: Output): Command {
         const format = (args.format ?? "json") as string as "json" | "env";
         if (args.field !== undefined && format === "env") throw new UsageError("--field and --format env do not go together");
         const maxAge = duration("--max-age", args["max-age"]);
+        // Every value's Age is at least 0: a bound of 0 would refuse them all.
+        if (maxAge === 0) throw new UsageError("--max-age must be more than 0");
         const wait = duration("--wait", args.wait) ?? 0;
         if (args.config !== undefined && (args.server !== undefined || args.token !== undefined || args["token-file"] !== undefined)) {
           throw new UsageError("--config resolves the item here, without a daemon or a token: leave out --server, --token and --token-file");

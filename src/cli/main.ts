@@ -3,7 +3,7 @@
  * an exit code or throws a CliError.
  */
 import { defineCommand } from "citty";
-import { ignoreProxyEnvironment } from "../backends/fetch";
+import { ignoreProxyEnvironment, leakyVariables } from "../environment";
 import { stdoutSettled, writeStdoutText } from "../stdout";
 import { VERSION } from "../version";
 import { checkConfigCommand } from "./check-config";
@@ -37,7 +37,13 @@ const main: Command = defineCommand({
 
 ignoreProxyEnvironment();
 try {
-  process.exitCode = await runCli(main, process.argv.slice(2), io);
+  const leaky = leakyVariables();
+  if (leaky.length > 0) {
+    process.stderr.write(`cachish: ${leaky.join(", ")} is set: Bun would print every request with its token; unset it and start again\n`);
+    process.exitCode = 1;
+  } else {
+    process.exitCode = await runCli(main, process.argv.slice(2), io);
+  }
 } catch (error) {
   // A bug of ours: say so plainly, with the stack for the bug report, and fail.
   process.stderr.write(`cachish: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

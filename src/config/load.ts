@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { startEnvironment } from "../environment";
 import { fileProblem } from "../files";
 import { compileGlob, globMatches } from "../fnmatch";
 import type { Field, ObjectShape } from "./describe";
@@ -29,7 +30,7 @@ export const DEFAULT_CACHE_DIR = "/var/cache/cachish";
 
 type Env = Record<string, string | undefined>;
 
-export function loadConfig(file: string, env: Env = process.env): LoadResult {
+export function loadConfig(file: string, env: Env = startEnvironment): LoadResult {
   let source: string;
   try {
     source = readCapped(file, MAX_BYTES + 1);
@@ -57,7 +58,7 @@ function readCapped(file: string, limit: number): string {
 }
 
 /** The same as loadConfig, from text already read; `file` anchors relative paths. */
-export function parseConfig(source: string, file: string, env: Env = process.env): LoadResult {
+export function parseConfig(source: string, file: string, env: Env = startEnvironment): LoadResult {
   const parsed = parseWithYaml(source);
   const baseDir = dirname(resolve(file));
   const walker = new Walker(parsed.lines, env, baseDir);
@@ -88,6 +89,7 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
   const defaults = (top.defaults as Record<string, unknown> | undefined) ?? {};
 
   const itemsMap = (top.items as Map<string, Record<string, unknown> | undefined> | null | undefined) ?? new Map();
+  // No items, or `items:` empty: a warning. Not when `items` was written but refused: its error says enough.
   if (itemsMap.size === 0 && (top.items !== undefined || !w.has(top, "items"))) {
     w.warn(w.has(top, "items") ? w.at(top, "items", "key") : { line: 1, column: 1 }, "no item is configured: the daemon serves nothing (1.x started with such a file)");
   }

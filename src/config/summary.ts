@@ -25,9 +25,10 @@ export function formatPolicy(policy: Policy): Record<keyof Policy, string | null
   const shown = {} as Record<keyof Policy, string | null>;
   for (const key of Object.keys(POLICY_FIELDS) as (keyof Policy)[]) {
     const value = policy[key];
-    // A proxy's URL may hold credentials: that there is one is all a summary says.
-    if (key === "proxy") shown[key] = value === null ? null : "set";
-    else shown[key] = value === null ? null : POLICY_FIELDS[key].shape.type === "size" ? formatSize(value as number) : formatDuration(value as number);
+    // A secret (a proxy's URL may hold credentials): that there is one is all a summary says.
+    const shape = POLICY_FIELDS[key].shape;
+    if (shape.type === "string" && shape.secret) shown[key] = value === null ? null : "set";
+    else shown[key] = value === null ? null : shape.type === "size" ? formatSize(value as number) : formatDuration(value as number);
   }
   return shown;
 }

@@ -355,6 +355,8 @@ function checkKey(key: string, format: Extract<Shape, { type: "map" }>["keyForma
     // that is not a path may be a misplaced secret.
     if (!key.startsWith("/")) return "an item path must start with `/`";
     if (/[?#]/.test(key)) return "an item path must not hold `?` or `#`: the daemon ignores the query string and never sees a fragment";
+    // A request's path has runs of `/` counted as one and dot segments resolved: such an item could never be asked for.
+    if (/\/\/|\/\.\.?(?:\/|$)/.test(key)) return "an item path must not hold `//`, `/./` or `/../`: a request's path is normalised, so it could never be asked for";
     if (RESERVED_PATHS.exact.includes(key) || key.startsWith(RESERVED_PATHS.prefix) || `${key}/` === RESERVED_PATHS.prefix) {
       return "this item path is the daemon's own (`/metrics` and everything under `/-/` are reserved); choose another path";
     }

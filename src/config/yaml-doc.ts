@@ -174,7 +174,9 @@ export function parseWithYaml(source: string): Parsed {
   }
   // 1.x read its file with PyYAML, which speaks YAML 1.1: `yes`, `on` and `True` are booleans
   // there, and a 1.x file must mean the same here (PYYAML above). Duplicate keys are the walker's to report.
-  const doc = parseDocument(source, { version: "1.1", prettyErrors: false, uniqueKeys: false, merge: true, customTags: (tags) => asPyYaml(tags as Tag[]) as typeof tags });
+  // The schema is named too: a `%YAML 1.2` directive in the file would otherwise switch the
+  // yaml package to 1.2's, where PyYAML still reads 1.1.
+  const doc = parseDocument(source, { version: "1.1", schema: "yaml-1.1", prettyErrors: false, uniqueKeys: false, merge: true, customTags: (tags) => asPyYaml(tags as Tag[]) as typeof tags });
   const problems = [...doc.errors.map((e) => syntaxProblem(e, "error", lines)), ...doc.warnings.map((e) => syntaxProblem(e, "warning", lines))];
   if (problems.length > MAX_SYNTAX_PROBLEMS) {
     const more = problems.length - MAX_SYNTAX_PROBLEMS;

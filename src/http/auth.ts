@@ -22,7 +22,8 @@ const MISSING: AuthResult = { ok: false, status: 401, scheme: "none", message: "
 const BAD_BEARER: AuthResult = { ok: false, status: 400, scheme: "bearer", message: "malformed Authorization header: Bearer needs one token" };
 const BAD_BASIC: AuthResult = { ok: false, status: 400, scheme: "basic", message: "malformed Authorization header: Basic needs the base64 of UTF-8 user:password" };
 
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a byte order mark is part of the value, as Werkzeug read it, not dropped.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** The bytes as UTF-8 text, or undefined when they are not (a malformed Basic value, SPEC 5.1). */
 function utf8(bytes: Uint8Array): string | undefined {
   try {

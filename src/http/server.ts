@@ -33,10 +33,10 @@ function pathOf(url: string): string | undefined {
   const start = url.indexOf("/", url.indexOf("//") + 2);
   if (start < 0) return "/";
   const query = url.indexOf("?", start);
-  const raw = (query < 0 ? url.slice(start) : url.slice(start, query)).replace(/\/{2,}/g, "/");
-  if (!raw.includes("%")) return raw;
+  const raw = query < 0 ? url.slice(start) : url.slice(start, query);
   try {
-    return decodeURIComponent(raw);
+    // Decoded first, then collapsed: `/%2F/value` is `/value` too.
+    return (raw.includes("%") ? decodeURIComponent(raw) : raw).replace(/\/{2,}/g, "/");
   } catch {
     return undefined;
   }

@@ -212,6 +212,12 @@ describe("cachish check-config", () => {
     expect(set.stdout + set.stderr).not.toContain("env-secret-value");
   });
 
+  test("BUN_CONFIG_VERBOSE_FETCH set: it refuses to run, since Bun would print every request with its token", async () => {
+    const ran = await cachish(["check-config", "--help"], { env: { BUN_CONFIG_VERBOSE_FETCH: "curl" } });
+    expect(ran).toEqual({ code: 1, stdout: "", stderr: "cachish: BUN_CONFIG_VERBOSE_FETCH is set: Bun would print every request with its token; unset it and start again\n" });
+    expect((await cachish(["version"], { env: { BUN_CONFIG_VERBOSE_FETCH: "0" } })).code).toBe(0);
+  });
+
   test("the binary ignores .env and bunfig.toml in the folder it starts in", async () => {
     const dir = tempDir({
       ".env": "CACHISH_CONFIG_FILE=from-dotenv.yml\n",

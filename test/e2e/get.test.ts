@@ -173,7 +173,7 @@ describe("exit codes", () => {
   });
 
   test("2 for usage errors", async () => {
-    for (const args of [[], ["db"], ["/db", "--format", "xml"], ["/db", "--field", "A", "--format", "env"], ["/db", "--max-age", "soon"], ["/db", "--wait", "x"], ["/db", "--config", "c.yml", "--token", "t"], ["/db", "--bogus"]]) {
+    for (const args of [[], ["db"], ["/db", "--format", "xml"], ["/db", "--field", "A", "--format", "env"], ["/db", "--max-age", "soon"], ["/db", "--max-age", "0s"], ["/db", "--wait", "x"], ["/db", "--config", "c.yml", "--token", "t"], ["/db", "--bogus"]]) {
       const ran = await get(args);
       expect({ args, code: ran.code, stdout: ran.stdout }).toEqual({ args, code: 2, stdout: "" });
       expect(ran.stderr).toContain("Run `cachish get --help` for usage.");

@@ -125,7 +125,7 @@ describe("answers as 1.x's clients expect them", () => {
   });
 
   test("runs of / count as one (SPEC 5.1): 1.x served //database-url and redirected /a//b", async () => {
-    for (const path of ["//value", "///value", "//v%61lue", "/./value"]) {
+    for (const path of ["//value", "///value", "//v%61lue", "/./value", "/%2F/value", "/%2f%2fvalue"]) {
       expect({ path, status: (await daemon.fetch(path, { token: TOKENS.web })).status }).toEqual({ path, status: 200 });
     }
     expect((await daemon.fetch("/value//", { token: TOKENS.web })).status).toBe(404);

@@ -73,6 +73,8 @@ describe("authenticate", () => {
     // A Basic value without a `:` is the token as a whole, as 1.x read it (SPEC 5.1).
     expect(status(basic("no-colon"))).toBe(403);
     expect(status(basic("tok-web"))).toBe(200);
+    // A byte order mark is part of the user name, as Werkzeug read it: not the token.
+    expect(status(basic("\ufefftok-web:x"))).toBe(403);
     // Valid base64 that is not UTF-8 is malformed, not a wrong token.
     expect(status(`Basic ${Buffer.from([0xff, 0xfe, 0x3a, 0x78]).toString("base64")}`)).toBe(400);
     expect(status("Negotiate abc")).toBe(400);

@@ -276,6 +276,14 @@ describe("validation reports each problem at its line and column", () => {
     expect(check(valid().replace("      url: http://127.0.0.1:9/a", "      url: http://127.0.0.1:9/a\n      field: []")).problems).toEqual(["6:14: error: `field` is an empty list"]);
   });
 
+  test("an item path that a request's normalised path could never be: `//`, `/./`, `/../`", () => {
+    for (const path of ["/a//b", "/a/./b", "/a/../b", "/a/.."]) {
+      expect(check(valid().replace("  /a:", `  ${path}:`).replace("url: /a", "url: '*'")).problems).toEqual([
+        "2:3: error: an item path must not hold `//`, `/./` or `/../`: a request's path is normalised, so it could never be asked for",
+      ]);
+    }
+  });
+
   test("an item path with a space, as 1.x allowed", () => {
     const { problems, config } = check(valid().replace("  /a:", "  /sp ace:").replace("url: /a", "url: /sp*"));
     expect(problems).toEqual([]);

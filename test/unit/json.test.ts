@@ -3,6 +3,7 @@ import { heapStats } from "bun:jsc";
 import fc from "fast-check";
 import { encodeJson, type JsonValue, parseJson, pickKeys, stringifyJson } from "../../src/json";
 import { ipRanges, longString } from "../support/large";
+import { askPython } from "../support/python";
 
 const roundTrip = (text: string) => stringifyJson(parseJson(text));
 
@@ -109,10 +110,7 @@ for text in json.load(sys.stdin):
     out.append(re.sub(r'"\\u0000NUM([^"\\]*)\\u0000"', r"\1", json.dumps(value)))
 json.dump(out, sys.stdout)
 `;
-  const child = Bun.spawn(["python3", "-c", script], { stdin: new Blob([JSON.stringify(texts)]), stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  if (code !== 0) throw new Error(`python3 failed: ${stderr}`);
-  return JSON.parse(stdout);
+  return askPython(script, texts);
 }
 
 /** cachish's reading and writing of `text`, or null where it refuses it; what the daemon sends (encodeJson) must be the same text. */

@@ -11,6 +11,7 @@ import { loadConfig } from "../../src/config/load";
 import { toJS } from "../../src/config/nodes";
 import { MAX_BYTES, MAX_DEPTH, parseWithYaml } from "../../src/config/yaml-doc";
 import { check } from "../support/config";
+import { askPython, PYTHON_WITH_YAML } from "../support/python";
 import { tempDir } from "../support/temp";
 
 const SECRET = "s3cr3t-token-do-not-print";
@@ -115,8 +116,6 @@ test("a file refused for its size, by path: nothing beyond the limit is read", (
   expect(loadConfig(join(dir, "big.yml")).problems).toHaveLength(1);
 });
 
-/** The python3 that has PyYAML: the one on PATH, else Debian's (`.ci/run` installs python3-yaml when neither has it). */
-const PYTHON_WITH_YAML = ["python3", "/usr/bin/python3"].find((python) => Bun.spawnSync([python, "-c", "import yaml"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) ?? "python3";
 
 /**
  * PyYAML's SafeLoader (what 1.x read its file with) asked for each scalar, through python3: its
@@ -148,10 +147,7 @@ for text in json.load(sys.stdin):
     else: out.append(["str", v])
 json.dump(out, sys.stdout)
 `;
-  const child = Bun.spawn([PYTHON_WITH_YAML, "-c", script], { stdin: new Blob([JSON.stringify(scalars)]), stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  if (code !== 0) throw new Error(`python3 with PyYAML failed: ${stderr}`);
-  return JSON.parse(stdout);
+  return askPython(script, scalars, PYTHON_WITH_YAML);
 }
 
 /** cachish's reading of the same scalar, in PyYAML's terms. */
@@ -175,6 +171,11 @@ const samePlace = (python: [string, string | number], ours: [string, string | nu
   }
   return python[1] === ours[1];
 };
+
+test("a `%YAML 1.2` directive changes nothing: PyYAML reads the file as YAML 1.1 all the same", () => {
+  // PyYAML 6: {'k': True, 'j': 15}
+  expect(toJS(parseWithYaml("%YAML 1.2\n---\nk: yes\nj: 017\n").contents)).toEqual({ k: true, j: 15 });
+});
 
 describe("scalars read as PyYAML's safe_load reads them", () => {
   const PIECES = ["0", "1", "7", "8", "9", "12", "_", ".", "e", "E", "+", "-", ":", "x", "b", "o", "0x", "0b", "1F", "inf", "Inf", "nan", "NaN", "y", "Y", "n", "N", "yes", "Yes", "NO", "on", "Off", "true", "FALSE", "null", "Null", "~", "T", "t", " ", "Z", "2001", "-12", "-01", "-1", "1:2", ":30", "=", "<<"];
