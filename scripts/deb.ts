@@ -1,9 +1,10 @@
 /**
  * `npm run deb [-- --out DIR]`: cachish_<version>_<arch>.deb with dpkg-deb, from dist/cachish
- * (run `npm run build` first). It replaces the 1.x package of the same name: the `cachish`
- * user and group are kept when 1.x made them, the operator's /etc/cachish.yml (a conffile)
- * keeps its content, owner and mode, and /var/cache/cachish (1.x's cache, imported at the first
- * start) is left alone on upgrade.
+ * (run `npm run build` first). It replaces the 1.x package of the same name (SPEC 8): the
+ * `cachish` user and group are kept when 1.x made them, the operator's /etc/cachish.yml (a
+ * conffile) keeps its content, owner and mode, and /var/cache/cachish (1.x's cache, imported at
+ * the first start) is kept, both across 1.7.0's postrm, which deletes them on upgrade; 1.x's
+ * logrotate conffile is removed.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -97,16 +98,49 @@ put(
   0o644,
 );
 put("DEBIAN/conffiles", "/etc/cachish.yml\n", 0o644);
+// 1.x's package shipped a logrotate file, a conffile that 2.x has no use for (it logs to the journal).
+const RM_LOGROTATE = `dpkg-maintscript-helper rm_conffile /etc/logrotate.d/cachish 2.0.0~ -- "$@"`;
+// Where the preinst keeps what 1.x's postrm would delete (SPEC 8); the postinst puts it back.
+const KEPT = "/var/lib/cachish/kept-from-1.x";
+put(
+  "DEBIAN/preinst",
+  `#!/bin/sh
+set -e
+# Over 1.x: 1.7.0's own postrm deletes /etc/cachish.yml and /var/cache/cachish whenever dpkg calls
+# it, and dpkg calls it during this upgrade, after unpacking this package. Both are kept aside
+# first, with their owner, mode and content (the cache as hard links: no second copy on disk).
+if [ "$1" = upgrade ] && dpkg --compare-versions "$2" lt 2~; then
+    rm -rf ${KEPT}
+    mkdir -p ${KEPT}
+    if [ -e /etc/cachish.yml ]; then cp -a /etc/cachish.yml ${KEPT}/cachish.yml; fi
+    if [ -d /var/cache/cachish ]; then cp -al /var/cache/cachish ${KEPT}/cache; fi
+fi
+${RM_LOGROTATE}
+exit 0
+`,
+  0o755,
+);
 put(
   "DEBIAN/postinst",
   `#!/bin/sh
 set -e
+${RM_LOGROTATE}
+if [ "$1" = configure ] && [ -d ${KEPT} ]; then
+    # What the preinst kept from 1.x comes back: the operator's file over the example dpkg
+    # installed when 1.x's postrm had deleted it, and the cache, for 2.x to import at its start.
+    if [ -e ${KEPT}/cachish.yml ]; then cp -a ${KEPT}/cachish.yml /etc/cachish.yml; fi
+    if [ -d ${KEPT}/cache ] && [ ! -e /var/cache/cachish ]; then mv ${KEPT}/cache /var/cache/cachish; fi
+    rm -rf ${KEPT}
+    rmdir /var/lib/cachish 2>/dev/null || true
+fi
 if [ "$1" = configure ]; then
     # The static user and group of 1.x: kept when they exist, made when they do not.
     getent group cachish >/dev/null || addgroup --quiet --system cachish
     getent passwd cachish >/dev/null || adduser --quiet --system --ingroup cachish --home /var/cache/cachish --no-create-home --shell /usr/sbin/nologin cachish
-    # A first install gives the file to root:cachish, 0640; an upgrade leaves the operator's as it is.
-    if [ -z "$2" ]; then
+    # A first install gives the file to root:cachish, 0640; an upgrade leaves the operator's as it
+    # is. The example dpkg installs as root:root (1.x's postrm deleted the file, and nothing was
+    # kept) would be unreadable to the service: it is given to the group too.
+    if [ -z "$2" ] || [ "$(stat -c %U:%G /etc/cachish.yml)" = root:root ]; then
         chown root:cachish /etc/cachish.yml
         chmod 0640 /etc/cachish.yml
     fi
@@ -119,7 +153,10 @@ if [ "$1" = configure ]; then
     fi
     if [ -d /run/systemd/system ]; then
         systemctl --system daemon-reload >/dev/null || true
-        if [ -n "$2" ]; then
+        if [ -n "$2" ] && dpkg --compare-versions "$2" lt 2~; then
+            # From 1.x, whose prerm may have stopped its gunicorn service: 2.x runs in its place.
+            deb-systemd-invoke restart cachish.service >/dev/null || true
+        elif [ -n "$2" ]; then
             deb-systemd-invoke try-restart cachish.service >/dev/null || true
         else
             deb-systemd-invoke start cachish.service >/dev/null || true
@@ -145,6 +182,7 @@ put(
   "DEBIAN/postrm",
   `#!/bin/sh
 set -e
+${RM_LOGROTATE}
 if [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
 fi

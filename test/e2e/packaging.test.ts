@@ -4,10 +4,11 @@
  * missing, and are skipped.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { BINARY, cachish } from "../support/cli";
+import { debianRoot, rootMissing } from "../support/debian-root";
 import { tempDir } from "../support/temp";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -80,7 +81,7 @@ describe("the Debian package", () => {
     expect(readFileSync(join(control, "conffiles"), "utf8")).toBe("/etc/cachish.yml\n");
     const postinst = readFileSync(join(control, "postinst"), "utf8");
     expect(postinst).toContain("getent passwd cachish >/dev/null || adduser --quiet --system --ingroup cachish");
-    expect(postinst).toContain('if [ -z "$2" ]; then\n        chown root:cachish /etc/cachish.yml');
+    expect(postinst).toContain('if [ -z "$2" ] || [ "$(stat -c %U:%G /etc/cachish.yml)" = root:root ]; then\n        chown root:cachish /etc/cachish.yml');
 
     // The conffile is a commented example that the packaged binary accepts as it is, with the
     // one warning SPEC 3 names for a file without items (--strict would refuse it for that).
@@ -92,4 +93,77 @@ describe("the Debian package", () => {
     expect(checked.code).toBe(0);
     expect(readFileSync(join(tree, "lib/systemd/system/cachish.service"), "utf8")).toBe(readFileSync(join(ROOT, "packaging/cachish.service"), "utf8"));
   }, 60_000);
+});
+
+/**
+ * SPEC 8: the real 2.x package installed over a stand-in for 1.7.0's, in a Debian root by dpkg
+ * itself, maintainer scripts and all. The stand-in is made from what is known of 1.7.0: its
+ * files (a virtualenv in /opt/venvs/cachish, a gunicorn unit, /etc/logrotate.d/cachish as a
+ * conffile), a postinst that makes the `cachish` user and writes /etc/cachish.yml root:cachish
+ * 0640 when missing, and a postrm that deletes /etc/cachish.yml and /var/cache/cachish whenever
+ * dpkg calls it, upgrades included.
+ */
+describe("the upgrade over 1.7.0's package", () => {
+  const missing = rootMissing() ?? (Bun.which("dpkg-deb") ? undefined : "dpkg-deb is not installed");
+  const OPERATOR = "# the operator's own file\nitems:\n  /db:\n    module: JsonHttp\n    parameters: {url: 'http://127.0.0.1:9/db'}\nauth:\n  web: {token: operator-token-1, url: /db}\n";
+  const CACHE_FILE = new Bun.CryptoHasher("sha256").update("/db").digest("hex");
+
+  /** The stand-in for cachish 1.7.0's package. */
+  function oldPackage(out: string): string {
+    const stage = join(out, "cachish-1.7.0");
+    const put = (path: string, content: string, mode = 0o644) => {
+      mkdirSync(join(stage, path, ".."), { recursive: true });
+      writeFileSync(join(stage, path), content, { mode });
+    };
+    put("opt/venvs/cachish/bin/gunicorn", "#!/bin/sh\nexit 0\n", 0o755);
+    put("lib/systemd/system/cachish.service", "[Service]\nExecStart=/opt/venvs/cachish/bin/gunicorn cachish.app\n");
+    put("etc/logrotate.d/cachish", "/var/log/cachish/*.log {\n  weekly\n}\n");
+    put("DEBIAN/control", `Package: cachish\nVersion: 1.7.0\nArchitecture: ${process.arch === "arm64" ? "arm64" : "amd64"}\nMaintainer: 1.x <x@example.invalid>\nDescription: cachish 1.x (stand-in)\n`);
+    put("DEBIAN/conffiles", "/etc/logrotate.d/cachish\n");
+    put(
+      "DEBIAN/postinst",
+      `#!/bin/sh\nset -e\ngetent group cachish >/dev/null || addgroup --quiet --system cachish\ngetent passwd cachish >/dev/null || adduser --quiet --system --ingroup cachish --no-create-home cachish\nif [ ! -e /etc/cachish.yml ]; then printf 'items: {}\\n' > /etc/cachish.yml; chown root:cachish /etc/cachish.yml; chmod 0640 /etc/cachish.yml; fi\nmkdir -p /var/cache/cachish && chown cachish:cachish /var/cache/cachish\n`,
+      0o755,
+    );
+    put("DEBIAN/postrm", "#!/bin/sh\nrm -f /etc/cachish.yml\nrm -rf /var/cache/cachish\nexit 0\n", 0o755);
+    const deb = join(out, "cachish_1.7.0.deb");
+    const built = run(["dpkg-deb", "--root-owner-group", "--build", stage, deb]);
+    if (built.code !== 0) throw new Error(built.stderr);
+    return deb;
+  }
+
+  test.skipIf(missing !== undefined)(
+    `keeps the operator's /etc/cachish.yml (content, owner, mode) and 1.x's cache, removes 1.x's logrotate file and runtime${missing ? ` (skipped: ${missing})` : ""}`,
+    () => {
+      const out = tempDir();
+      const built = run([process.execPath, "scripts/deb.ts", "--out", out, "--fast"]);
+      expect({ code: built.code, stderr: built.stderr }).toEqual({ code: 0, stderr: "" });
+      const newDeb = built.stdout.trim().split("\n").at(-1)!;
+      const root = debianRoot();
+      const inRoot = (...args: string[]) => run(["chroot", root, ...args]);
+
+      expect(run(["dpkg", `--root=${root}`, "-i", oldPackage(out)]).code).toBe(0);
+      // The operator's configuration and a value 1.x kept.
+      writeFileSync(join(root, "etc/cachish.yml"), OPERATOR);
+      expect(inRoot("chmod", "0640", "/etc/cachish.yml").code).toBe(0);
+      writeFileSync(join(root, "var/cache/cachish", CACHE_FILE), '{"db": "postgres://kept"}');
+      expect(inRoot("chown", "cachish:cachish", `/var/cache/cachish/${CACHE_FILE}`).code).toBe(0);
+
+      const upgraded = run(["dpkg", `--root=${root}`, "-i", newDeb]);
+      expect({ code: upgraded.code, stderr: upgraded.stderr }).toMatchObject({ code: 0 });
+      expect(inRoot("dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}", "cachish").stdout).toBe(`${pkg.version.replace("-", "~")}-1 installed`);
+
+      expect(readFileSync(join(root, "etc/cachish.yml"), "utf8")).toBe(OPERATOR);
+      expect(inRoot("stat", "-c", "%U:%G %a", "/etc/cachish.yml").stdout.trim()).toBe("root:cachish 640");
+      expect(readFileSync(join(root, "var/cache/cachish", CACHE_FILE), "utf8")).toBe('{"db": "postgres://kept"}');
+      expect(inRoot("stat", "-c", "%U:%G", `/var/cache/cachish/${CACHE_FILE}`).stdout.trim()).toBe("cachish:cachish");
+      expect(existsSync(join(root, "etc/logrotate.d/cachish"))).toBe(false);
+      expect(existsSync(join(root, "opt/venvs/cachish"))).toBe(false);
+      expect(existsSync(join(root, "var/lib/cachish"))).toBe(false);
+      // The packaged binary accepts the kept file (run from outside: a chroot without /proc cannot start a Bun executable).
+      const checked = run([join(root, "usr/bin/cachish"), "check-config", join(root, "etc/cachish.yml")]);
+      expect({ code: checked.code, stderr: checked.stderr }).toEqual({ code: 0, stderr: "" });
+    },
+    600_000,
+  );
 });
