@@ -126,6 +126,8 @@ describe("the upgrade over 1.7.0's package", () => {
       0o755,
     );
     put("DEBIAN/postrm", "#!/bin/sh\nrm -f /etc/cachish.yml\nrm -rf /var/cache/cachish\nexit 0\n", 0o755);
+    // Modes as a package has them, whatever umask this process runs with (a store opened by another test sets 077).
+    run(["chmod", "-R", "u+rwX,go+rX,go-w", stage]);
     const deb = join(out, "cachish_1.7.0.deb");
     const built = run(["dpkg-deb", "--root-owner-group", "--build", stage, deb]);
     if (built.code !== 0) throw new Error(built.stderr);
