@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as yamlParse } from "yaml";
 import { loadConfig } from "../../src/config/load";
-import { toJS } from "../../src/config/nodes";
+import { toJS, type YamlNode } from "../../src/config/nodes";
 import { MAX_BYTES, MAX_DEPTH, parseWithYaml } from "../../src/config/yaml-doc";
 import { check } from "../support/config";
 import { askPython, PYTHON_WITH_YAML } from "../support/python";
@@ -190,5 +190,81 @@ describe("scalars read as PyYAML's safe_load reads them", () => {
     expect(compared.length).toBeGreaterThan(scalars.length / 2);
     const differing = compared.filter((c) => c.cachish === "refused" || !samePlace(c.python!, c.cachish));
     expect(differing.slice(0, 10)).toEqual([]);
+  });
+});
+
+describe("documents read as PyYAML's safe_load reads them", () => {
+  /**
+   * A canonical form both sides can write: mappings as ordered pairs (a key set twice keeps its
+   * first place and its last value, as a Python dict does), numbers as numbers (NaN and the
+   * infinities as words), dates as milliseconds.
+   */
+  const CANON = `
+import datetime, json, math, sys, yaml
+def canon(v):
+    if isinstance(v, bool) or v is None or isinstance(v, str): return v
+    if isinstance(v, (int, float)):
+        f = float(v)
+        return {"num": "nan" if math.isnan(f) else "inf" if f == math.inf else "-inf" if f == -math.inf else int(f) if f.is_integer() and abs(f) < 2**53 else f}
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is None: v = v.replace(tzinfo=datetime.timezone.utc)
+        return {"date": round(v.timestamp() * 1000)}
+    if isinstance(v, datetime.date):
+        return {"date": round(datetime.datetime(v.year, v.month, v.day, tzinfo=datetime.timezone.utc).timestamp() * 1000)}
+    if isinstance(v, list): return [canon(x) for x in v]
+    if isinstance(v, dict): return {"map": [[json.dumps(canon(k), separators=(",", ":")), canon(x)] for k, x in v.items()]}
+    return {"other": repr(v)}
+out = []
+for text in json.load(sys.stdin):
+    try:
+        out.append(canon(yaml.safe_load(text)))
+    except Exception:
+        out.append("refused")
+json.dump(out, sys.stdout)
+`;
+
+  const canon = (node: YamlNode | null, seen = new Set<YamlNode>()): unknown => {
+    if (node === null) return null;
+    if (seen.has(node)) return "cycle";
+    if (node.kind === "scalar") {
+      const v = node.value;
+      if (v === null || typeof v === "boolean" || typeof v === "string") return v;
+      if (typeof v === "number") return { num: Number.isNaN(v) ? "nan" : v === Infinity ? "inf" : v === -Infinity ? "-inf" : v };
+      if (v instanceof Date) return { date: v.getTime() };
+      return { other: String(v) };
+    }
+    const inner = new Set(seen).add(node);
+    if (node.kind === "seq") return node.items.map((item) => canon(item, inner));
+    const pairs = new Map<string, unknown>();
+    for (const { key, value } of node.items) pairs.set(JSON.stringify(canon(key, inner)), canon(value, inner));
+    return { map: [...pairs] };
+  };
+
+  // Not both `on` and `1` as keys: to a Python dict, True and 1 are the same key (no configuration holds both).
+  const KEYS = ["a", "b", "url", "y", "n", "on", "0x1F", "1e3", "2001-12-14", "~", "k k"];
+  const SCALARS = ["x", "y", "N", "yes", "Off", "1e3", "+.5", "089", "0755", "1:30", "1_000", "3.", ".inf", "~", "null", "2001-12-14", "'quoted y'", '"1e3"', "a b c", "-1", "0b11"];
+  const scalar = fc.constantFrom(...SCALARS);
+  /** Block YAML for a value at `indent`: a scalar, a flow list of scalars, or a block mapping or list. */
+  const { value } = fc.letrec<{ value: string[] }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      scalar.map((s) => [s]),
+      fc.array(scalar, { maxLength: 4 }).map((items) => [`[${items.join(", ")}]`]),
+      fc.array(fc.tuple(fc.constantFrom(...KEYS), tie("value")), { minLength: 1, maxLength: 4 }).map((pairs) => pairs.flatMap(([key, lines]) => (lines.length === 1 && !lines[0]!.startsWith("-") && !lines[0]!.includes(": ") ? [`${key}: ${lines[0]}`] : [`${key}:`, ...lines.map((l) => `  ${l}`)]))),
+      fc.array(tie("value"), { minLength: 1, maxLength: 3 }).map((items) => items.flatMap((lines) => [`- ${lines[0]}`, ...lines.slice(1).map((l) => `  ${l}`)])),
+    ),
+  }));
+
+  test("500 generated documents (nested mappings and lists, keys PyYAML reads as booleans and numbers, a key set twice)", async () => {
+    const generated = fc.sample(value, { numRuns: 500, seed: 11 }).map((lines) => `${lines.join("\n")}\n`);
+    // (Merge keys are expanded by the validator, not here: config-load.test checks them.)
+    const known = ["a: 1\na: 2\nb: 3\n", "%YAML 1.2\n---\nk: yes\n", "- y\n- n\n- [on, off, 1e3]\n"];
+    const documents = [...known, ...generated];
+    const python = await askPython<unknown[]>(CANON, documents, PYTHON_WITH_YAML);
+    const compared = documents.map((text, i) => ({ text, python: python[i], cachish: ((p) => (p.syntaxError ? "refused" : canon(p.contents)))(parseWithYaml(text)) }));
+    // Most generated documents are ones PyYAML reads.
+    expect(compared.filter((c) => c.python !== "refused").length).toBeGreaterThan(documents.length / 2);
+    const differing = compared.filter((c) => c.python !== "refused" && !Bun.deepEquals(c.python, c.cachish));
+    expect(differing.slice(0, 5).map((d) => ({ ...d, python: JSON.stringify(d.python), cachish: JSON.stringify(d.cachish) }))).toEqual([]);
   });
 });
