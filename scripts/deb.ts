@@ -108,12 +108,12 @@ put(
 set -e
 # Over 1.x: 1.7.0's own postrm deletes /etc/cachish.yml and /var/cache/cachish whenever dpkg calls
 # it, and dpkg calls it during this upgrade, after unpacking this package. Both are kept aside
-# first, with their owner, mode and content (the cache as hard links: no second copy on disk).
+# first, with their owner, mode and content (the cache as hard links where it can: no second copy).
 if [ "$1" = upgrade ] && dpkg --compare-versions "$2" lt 2~; then
     rm -rf ${KEPT}
     mkdir -p ${KEPT}
     if [ -e /etc/cachish.yml ]; then cp -a /etc/cachish.yml ${KEPT}/cachish.yml; fi
-    if [ -d /var/cache/cachish ]; then cp -al /var/cache/cachish ${KEPT}/cache; fi
+    if [ -d /var/cache/cachish ]; then cp -al /var/cache/cachish ${KEPT}/cache 2>/dev/null || cp -a /var/cache/cachish ${KEPT}/cache; fi
 fi
 ${RM_LOGROTATE}
 exit 0
@@ -138,9 +138,9 @@ if [ "$1" = configure ]; then
     getent group cachish >/dev/null || addgroup --quiet --system cachish
     getent passwd cachish >/dev/null || adduser --quiet --system --ingroup cachish --home /var/cache/cachish --no-create-home --shell /usr/sbin/nologin cachish
     # A first install gives the file to root:cachish, 0640; an upgrade leaves the operator's as it
-    # is. The example dpkg installs as root:root (1.x's postrm deleted the file, and nothing was
-    # kept) would be unreadable to the service: it is given to the group too.
-    if [ -z "$2" ] || [ "$(stat -c %U:%G /etc/cachish.yml)" = root:root ]; then
+    # is. Over 1.x, the example dpkg installs as root:root (1.x's postrm deleted the file, and
+    # nothing was kept) would be unreadable to the service: it is given to the group too.
+    if [ -z "$2" ] || { dpkg --compare-versions "$2" lt 2~ && [ "$(stat -c %U:%G /etc/cachish.yml)" = root:root ]; }; then
         chown root:cachish /etc/cachish.yml
         chmod 0640 /etc/cachish.yml
     fi

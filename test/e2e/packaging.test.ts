@@ -81,7 +81,7 @@ describe("the Debian package", () => {
     expect(readFileSync(join(control, "conffiles"), "utf8")).toBe("/etc/cachish.yml\n");
     const postinst = readFileSync(join(control, "postinst"), "utf8");
     expect(postinst).toContain("getent passwd cachish >/dev/null || adduser --quiet --system --ingroup cachish");
-    expect(postinst).toContain('if [ -z "$2" ] || [ "$(stat -c %U:%G /etc/cachish.yml)" = root:root ]; then\n        chown root:cachish /etc/cachish.yml');
+    expect(postinst).toContain('if [ -z "$2" ] || { dpkg --compare-versions "$2" lt 2~ && [ "$(stat -c %U:%G /etc/cachish.yml)" = root:root ]; }; then\n        chown root:cachish /etc/cachish.yml');
 
     // The conffile is a commented example that the packaged binary accepts as it is, with the
     // one warning SPEC 3 names for a file without items (--strict would refuse it for that).
