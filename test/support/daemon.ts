@@ -31,6 +31,7 @@ export class Daemon {
   stderr = "";
   address = "";
   #exited: Promise<number>;
+  #stderrRead: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly process: Subprocess<"ignore", "pipe", "pipe">,
@@ -80,7 +81,7 @@ export class Daemon {
       }
       readyResolve();
     })();
-    (async () => {
+    this.#stderrRead = (async () => {
       this.stderr = await new Response(this.process.stderr).text();
     })();
     await Promise.race([ready, this.#exited]);
@@ -113,12 +114,15 @@ export class Daemon {
     throw new Error(`no log line "${msg}" within ${ms} ms; got:\n${this.lines.join("\n")}`);
   }
 
-  exited(): Promise<number> {
-    return this.#exited;
+  /** The exit code, once standard error is read too (what the process said before it ended). */
+  async exited(): Promise<number> {
+    const code = await this.#exited;
+    await this.#stderrRead;
+    return code;
   }
 
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
     this.process.kill(signal);
-    return this.#exited;
+    return this.exited();
   }
 }
