@@ -127,7 +127,7 @@ export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | u
   return made;
 }
 
-/** Ends the worker thread (at stop, or in a test); values it was making fail, and a later one starts a new thread. */
+/** Ends the worker thread (a test does, as a thread that dies would); values it was making fail, and a later one starts a new thread. */
 export function stopValueThread(): void {
   if (worker) lost(worker, "the worker thread was stopped");
 }

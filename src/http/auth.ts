@@ -21,6 +21,10 @@ const SPACE = /\s/;
 const MISSING: AuthResult = { ok: false, status: 401, scheme: "none", message: "authentication required: send `Authorization: Bearer TOKEN`" };
 const BAD_BEARER: AuthResult = { ok: false, status: 400, scheme: "bearer", message: "malformed Authorization header: Bearer needs one token" };
 const BAD_BASIC: AuthResult = { ok: false, status: 400, scheme: "basic", message: "malformed Authorization header: Basic needs the base64 of UTF-8 user:password" };
+const BAD_SCHEME: AuthResult = { ok: false, status: 400, scheme: "none", message: "unsupported Authorization scheme: use Bearer or Basic" };
+// An unknown token and a token that may not read the path get the same answer.
+const forbidden = (scheme: "bearer" | "basic"): AuthResult => ({ ok: false, status: 403, scheme, message: "forbidden: this token may not read this path" });
+const FORBIDDEN = { bearer: forbidden("bearer"), basic: forbidden("basic") };
 
 // ignoreBOM: a byte order mark is part of the value, as Werkzeug read it, not dropped.
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -32,10 +36,6 @@ function utf8(bytes: Uint8Array): string | undefined {
     return undefined;
   }
 }
-const BAD_SCHEME: AuthResult = { ok: false, status: 400, scheme: "none", message: "unsupported Authorization scheme: use Bearer or Basic" };
-// An unknown token and a token that may not read the path get the same answer.
-const forbidden = (scheme: "bearer" | "basic"): AuthResult => ({ ok: false, status: 403, scheme, message: "forbidden: this token may not read this path" });
-const FORBIDDEN = { bearer: forbidden("bearer"), basic: forbidden("basic") };
 
 /** `Bearer TOKEN` exactly as clients send it: one space, then printable ASCII only. */
 function plainBearer(value: string): string | undefined {

@@ -12,6 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Daemon } from "../support/daemon";
+import { exchange } from "../support/raw";
 import { Upstream } from "../support/upstream";
 
 const upstream = new Upstream();
@@ -19,27 +20,6 @@ upstream.json("/public", ["10.0.0.0/8"]);
 upstream.json("/secret", { s: 1 });
 const TOKEN = "differences-token-Qe4";
 
-/** What comes back for `request` sent as it is, until the daemon closes the connection or 1 s passes. */
-async function raw(address: string, request: string): Promise<string> {
-  const [hostname, port] = address.split(":");
-  let received = "";
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 1000);
-    void Bun.connect({
-      hostname: hostname!,
-      port: Number(port),
-      socket: {
-        open: (socket) => void socket.write(request),
-        data: (_, data) => void (received += data.toString()),
-        close: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      },
-    });
-  });
-  return received;
-}
 
 const statusLine = (answer: string) => answer.split("\r\n")[0] ?? "";
 
@@ -100,7 +80,7 @@ describe("SPEC 5.2.1: where 2.x answers differently from 1.x, on purpose", () =>
   test("`Bearer tok extra`, and two Authorization headers: 400", async () => {
     const res = await daemon.fetch("/b", { headers: { Authorization: `Bearer ${TOKEN} extra` } });
     expect(res.status).toBe(400);
-    const twice = await raw(daemon.address, `GET /b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+    const twice = await exchange(daemon.address, `GET /b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
     expect(statusLine(twice)).toBe("HTTP/1.1 400 Bad Request");
     expect(twice).not.toContain(TOKEN);
   });
@@ -132,7 +112,7 @@ describe("SPEC 5.2.1: where 2.x answers differently from 1.x, on purpose", () =>
 
   test("unknown or lowercase methods: the HTTP parser closes the connection", async () => {
     for (const method of ["FOO", "get"]) {
-      expect({ method, answer: await raw(daemon.address, `${method} /public HTTP/1.1\r\nHost: x\r\n\r\n`) }).toEqual({ method, answer: "" });
+      expect({ method, answer: await exchange(daemon.address, `${method} /public HTTP/1.1\r\nHost: x\r\n\r\n`) }).toEqual({ method, answer: "" });
     }
   });
 
@@ -149,7 +129,7 @@ describe("SPEC 5.2.1: where 2.x answers differently from 1.x, on purpose", () =>
 
   test("undecodable percent-encoding: 400", async () => {
     for (const path of ["/%", "/%FC", "/a%zz"]) {
-      const answer = await raw(daemon.address, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const answer = await exchange(daemon.address, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       expect({ path, status: statusLine(answer) }).toEqual({ path, status: "HTTP/1.1 400 Bad Request" });
       expect(answer).toContain("bad request: the path is not valid percent-encoding");
     }
@@ -157,9 +137,9 @@ describe("SPEC 5.2.1: where 2.x answers differently from 1.x, on purpose", () =>
 
   test("malformed request lines get the HTTP parser's answers", async () => {
     const answers = await Promise.all([
-      raw(daemon.address, "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"),
-      raw(daemon.address, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
-      raw(daemon.address, `GET /${"a".repeat(5000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+      exchange(daemon.address, "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"),
+      exchange(daemon.address, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
+      exchange(daemon.address, `GET /${"a".repeat(5000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
     ]);
     expect(answers.map(statusLine)).toEqual(["HTTP/1.1 505 HTTP Version Not Supported", "HTTP/1.1 400 Bad Request", "HTTP/1.1 404 Not Found"]);
   });

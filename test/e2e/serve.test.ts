@@ -11,6 +11,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { Database } from "bun:sqlite";
 import { BINARY, cachish } from "../support/cli";
 import { Daemon } from "../support/daemon";
+import { exchange } from "../support/raw";
 import { tempDir } from "../support/temp";
 import { closedPort, Upstream } from "../support/upstream";
 
@@ -772,27 +773,8 @@ describe("routing and the log under pressure", () => {
 
   /** Two GETs of `path` in one write on one connection; what comes back before the socket closes or 2 s pass. */
   async function pipelined(daemon: Daemon, path: string): Promise<string> {
-    const [host, port] = daemon.address.split(":");
-    let received = "";
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      void Bun.connect({
-        hostname: host!,
-        port: Number(port),
-        socket: {
-          open: (socket) => void socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\nGET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`),
-          data: (socket, data) => {
-            received += data.toString();
-            if (received.split("HTTP/1.1 200").length === 3 && received.endsWith('["10.0.0.0/8"]')) socket.end();
-          },
-          close: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        },
-      });
-    });
-    return received;
+    const twice = `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(2);
+    return exchange(daemon.address, twice, { ms: 2000, done: (received) => received.split("HTTP/1.1 200").length === 3 && received.endsWith('["10.0.0.0/8"]') });
   }
 
   test("two pipelined requests answered from memory: both answered, in order", async () => {
