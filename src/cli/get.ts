@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from "../config/units";
 import { fileProblem } from "../files";
 import type { Answer } from "../get/answer";
 import { askDaemon, askLocal, DEFAULT_SERVER } from "../get/ask";
-import { render } from "../get/output";
+import { type Format, render } from "../get/output";
 import { CliError, UsageError } from "./errors";
 import type { Command, Output } from "./run";
 
@@ -39,7 +39,7 @@ export function getCommand(io: Output): Command {
         token: { type: "string", valueHint: "TOKEN", description: "The client's token (default: $CACHISH_TOKEN, else --token-file)" },
         "token-file": { type: "string", valueHint: "FILE", description: "A file holding the token" },
         field: { type: "string", valueHint: "KEY", description: "Print only this top-level key: a string as it is, anything else as JSON" },
-        format: { type: "enum", options: ["json", "env"], default: "json", description: "`env`: KEY='value' lines, shell-quoted, one per top-level key" },
+        format: { type: "enum", options: ["json", "sh", "env"], default: "json", description: "`sh`: export KEY='value' lines for eval; `env`: KEY=\"value\" lines for systemd's EnvironmentFile=; one per top-level key" },
         quiet: { type: "boolean", description: "No warning on stderr when the value is stale" },
         "max-age": { type: "string", valueHint: "DURATION", description: "Refuse a value older than this (exit 69)" },
         wait: { type: "string", valueHint: "DURATION", description: "Keep trying this long while the daemon cannot be reached or answers 503" },
@@ -48,8 +48,8 @@ export function getCommand(io: Output): Command {
       async run({ args }) {
         const path = String(args.path);
         if (!path.startsWith("/")) throw new UsageError(`PATH must start with \`/\`, e.g. /database-url (got \`${path}\`)`);
-        const format = (args.format ?? "json") as string as "json" | "env";
-        if (args.field !== undefined && format === "env") throw new UsageError("--field and --format env do not go together");
+        const format = (args.format ?? "json") as string as Format;
+        if (args.field !== undefined && format !== "json") throw new UsageError(`--field and --format ${format} do not go together`);
         const maxAge = duration("--max-age", args["max-age"]);
         // Every value's Age is at least 0: a bound of 0 would refuse them all.
         if (maxAge === 0) throw new UsageError("--max-age must be more than 0");
@@ -101,7 +101,8 @@ export function getCommand(io: Output): Command {
       "EXAMPLES",
       "",
       '  export DATABASE_URL="$(cachish get /database-url --field DATABASE_URL)"',
-      '  eval "$(cachish get /database-url --format env)"',
+      '  eval "$(cachish get /database-url --format sh)"',
+      "  cachish get /database-url --format env > /run/myapp/cachish.env   # for EnvironmentFile=",
       "",
       "EXIT CODES",
       "",

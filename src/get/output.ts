@@ -1,9 +1,11 @@
 /**
- * What `cachish get` prints: the JSON value, one field of it, or `KEY='value'` lines that a
- * POSIX shell reads back exactly.
+ * What `cachish get` prints: the JSON value, one field of it, or one line per top-level key in
+ * a form that a reader gives back exactly: `sh` for `eval` and `.` in a POSIX shell, `env` for
+ * systemd's `EnvironmentFile=` (SPEC 6).
  */
 import { type JsonValue, parseJson, stringifyJson } from "../json";
 
+export type Format = "json" | "sh" | "env";
 export type Rendered = { ok: true; text: string } | { ok: false; why: string };
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -13,12 +15,41 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
+/**
+ * Inside double quotes, systemd's environment-file reader (like a POSIX shell) drops a backslash
+ * before `"`, `\`, `` ` `` and `$` only, keeps every other character as it is (a newline, a tab, a
+ * carriage return, a backslash before anything else), and nothing ends the value but the closing
+ * quote. Escaping those four is therefore exact.
+ */
+export function envQuote(value: string): string {
+  return `"${value.replace(/["\\`$]/g, "\\$&")}"`;
+}
+
+/**
+ * Linux refuses to start a program with one environment string longer than this (MAX_ARG_STRLEN,
+ * terminating NUL included), and systemd silently drops an assignment of more than ARG_MAX from an
+ * environment file: such a value could never reach the service as it is.
+ */
+const MAX_ENV_STRING = 128 * 1024;
+
+/** Why this key's text cannot be carried exactly in this format, or undefined when it can. */
+function cannotCarry(key: string, text: string, format: "sh" | "env"): string | undefined {
+  if (text.includes("\0")) return `the value of ${key} holds a NUL character, which no ${format === "sh" ? "shell variable" : "environment variable"} can hold`;
+  // A lone surrogate (`"\ud800"` in the JSON) has no UTF-8 form: it would be written as U+FFFD.
+  if (!text.isWellFormed()) return `the value of ${key} holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair), which has no UTF-8 form`;
+  if (format === "env") {
+    const bytes = Buffer.byteLength(text);
+    if (key.length + 1 + bytes + 1 > MAX_ENV_STRING) return `the value of ${key} is ${bytes} bytes: more than a program's environment can hold (${MAX_ENV_STRING} bytes for KEY=value on Linux); use --field and a file instead`;
+  }
+  return undefined;
+}
+
 /** A string as it is, anything else as JSON (written as the daemon writes it). */
 function plain(value: JsonValue): string {
   return value.type === "string" ? value.value : stringifyJson(value);
 }
 
-export function render(body: string, path: string, options: { field?: string; format: "json" | "env" }): Rendered {
+export function render(body: string, path: string, options: { field?: string; format: Format }): Rendered {
   if (options.field === undefined && options.format === "json") return { ok: true, text: `${body}\n` };
   let value: JsonValue;
   try {
@@ -32,12 +63,14 @@ export function render(body: string, path: string, options: { field?: string; fo
     if (!field) return { ok: false, why: `the value of ${path} has no field ${JSON.stringify(options.field)} (it has ${[...value.entries.keys()].map((k) => JSON.stringify(k)).join(", ") || "none"})` };
     return { ok: true, text: `${plain(field)}\n` };
   }
+  const format = options.format;
   const lines: string[] = [];
   for (const [key, field] of value.entries) {
-    if (!NAME.test(key)) return { ok: false, why: `the key ${JSON.stringify(key)} of ${path} is not a valid shell variable name` };
+    if (!NAME.test(key)) return { ok: false, why: `the key ${JSON.stringify(key)} of ${path} is not a valid ${format === "sh" ? "shell" : "environment"} variable name` };
     const text = plain(field);
-    if (text.includes("\0")) return { ok: false, why: `the value of ${key} holds a NUL character, which no shell variable can hold` };
-    lines.push(`${key}=${shellQuote(text)}\n`);
+    const why = cannotCarry(key, text, format as "sh" | "env");
+    if (why) return { ok: false, why };
+    lines.push(format === "sh" ? `export ${key}=${shellQuote(text)}\n` : `${key}=${envQuote(text)}\n`);
   }
   return { ok: true, text: lines.join("") };
 }

@@ -97,24 +97,29 @@ describe("output", () => {
     expect(ran).toEqual({ code: 0, stdout: "postgres://u:p@db.internal/app", stderr: "" });
   });
 
-  test("--format env: KEY='value' lines that eval reads back exactly, hostile characters included", async () => {
-    const ran = await get(["/hostile", "--format", "env"]);
+  test("--format sh: export KEY='value' lines; eval sets and exports them exactly, hostile characters included", async () => {
+    const ran = await get(["/hostile", "--format", "sh"]);
     expect(ran.code).toBe(0);
-    expect(ran.stdout.split("\n").at(-2)).toBe("NUM='12345678901234567890'");
-    const back = await sh('eval "$(cachish get /hostile --format env)" && printf "%s" "$HOSTILE" && printf "|%s|%s" "$EMPTY" "$NUM"');
+    expect(ran.stdout.split("\n").at(-2)).toBe("export NUM='12345678901234567890'");
+    // A program started after the eval sees the values: they are exported.
+    const back = await sh('eval "$(cachish get /hostile --format sh)" && exec sh -c \'printf "%s|%s|%s" "$HOSTILE" "$EMPTY" "$NUM"\'');
     expect(back).toEqual({ code: 0, stdout: `${HOSTILE}||12345678901234567890`, stderr: "" });
-    // Also as a file that sh sources (an EnvironmentFile= written by ExecStartPre=).
-    const dir = tempDir({ "env.sh": ran.stdout });
-    const sourced = await sh(`. ${join(dir, "env.sh")} && printf "%s" "$HOSTILE"`);
-    expect(sourced.stdout).toBe(HOSTILE);
   });
 
-  test("--format env with a key that is no variable name: exit 1 naming the key", async () => {
-    expect(await get(["/bad-keys", "--format", "env"])).toEqual({
+  test("--format env: KEY=\"value\" lines, as systemd's EnvironmentFile= reads them", async () => {
+    const ran = await get(["/hostile", "--format", "env"]);
+    expect(ran.code).toBe(0);
+    // Only `"`, `\\`, `$` and backquote are escaped; the newline and the tab stay as they are.
+    expect(ran.stdout).toBe('HOSTILE="it\'s \\"quoted\\" \\$HOME \\`id\\` \\$(echo pwned) back\\\\slash\nnew line\ttab  two spaces é ✓ !*?[a] ; & | > <"\nEMPTY=""\nNUM="12345678901234567890"\n');
+  });
+
+  test("--format sh or env with a key that is no variable name: exit 1 naming the key", async () => {
+    expect(await get(["/bad-keys", "--format", "sh"])).toEqual({
       code: 1,
       stdout: "",
       stderr: 'cachish get: the key "not-a-name" of /bad-keys is not a valid shell variable name\n',
     });
+    expect((await get(["/bad-keys", "--format", "env"])).stderr).toBe('cachish get: the key "not-a-name" of /bad-keys is not a valid environment variable name\n');
   });
 });
 
@@ -173,7 +178,7 @@ describe("exit codes", () => {
   });
 
   test("2 for usage errors", async () => {
-    for (const args of [[], ["db"], ["/db", "--format", "xml"], ["/db", "--field", "A", "--format", "env"], ["/db", "--max-age", "soon"], ["/db", "--max-age", "0s"], ["/db", "--wait", "x"], ["/db", "--config", "c.yml", "--token", "t"], ["/db", "--bogus"]]) {
+    for (const args of [[], ["db"], ["/db", "--format", "xml"], ["/db", "--field", "A", "--format", "env"], ["/db", "--field", "A", "--format", "sh"], ["/db", "--max-age", "soon"], ["/db", "--max-age", "0s"], ["/db", "--wait", "x"], ["/db", "--config", "c.yml", "--token", "t"], ["/db", "--bogus"]]) {
       const ran = await get(args);
       expect({ args, code: ran.code, stdout: ran.stdout }).toEqual({ args, code: 2, stdout: "" });
       expect(ran.stderr).toContain("Run `cachish get --help` for usage.");

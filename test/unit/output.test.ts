@@ -1,0 +1,83 @@
+/**
+ * `cachish get --format sh` and `--format env` (src/get/output.ts), asked of real shells: the
+ * lines, sourced by dash and bash, must give back every generated value byte for byte. `env`
+ * lines are read by POSIX double-quote rules, which systemd's EnvironmentFile= reader follows
+ * too; test/e2e/systemd.test.ts asks a real systemd the same question.
+ */
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { type Format, render } from "../../src/get/output";
+import { tempDir } from "../support/temp";
+
+const SHELLS = ["/bin/sh", "/bin/bash"].filter((shell) => Bun.which(shell));
+
+/** Characters that quoting must get right, and any other code point (lone surrogates left out: they are refused). */
+const SPECIAL = ["'", '"', "\\", "$", "`", "\n", "\t", "\r", " ", "#", "=", "!", "*", "?", "[", "~", "{", "}", ";", "&", "|", "<", ">", "(", ")", "é", "☃", "😀", "\u007f", "\u0001", "\u001b"];
+const character = fc.oneof(fc.constantFrom(...SPECIAL), fc.string({ unit: "binary", minLength: 1, maxLength: 1 }).filter((c) => c !== "\0" && c.isWellFormed()));
+const value = fc.string({ unit: character, maxLength: 40 });
+const values = fc.uniqueArray(value, { minLength: 1, maxLength: 12 }).map((list) => Object.fromEntries(list.map((v, i) => [`V_${i}`, v])));
+
+/** What a shell's variables hold after reading the lines: each key's bytes, read back by `printf %s`. */
+function readBack(shell: string, format: Format, text: string, keys: string[]): Buffer[] {
+  const file = join(tempDir(), "vars");
+  writeFileSync(file, text);
+  // `sh` lines must export (a program started from the shell sees them); `env` lines only set.
+  const show = format === "sh" ? "exec env -0" : `printf '%s\\0' ${keys.map((k) => `"${k}=$${k}"`).join(" ")}`;
+  const ran = Bun.spawnSync([shell, "-c", `eval "$(cat '${file}')" && ${show}`], { env: { PATH: "/usr/bin:/bin" }, stderr: "pipe" });
+  expect(ran.stderr.toString()).toBe("");
+  expect(ran.exitCode).toBe(0);
+  const seen = new Map<string, Buffer>();
+  const out = ran.stdout;
+  let start = 0;
+  for (let end = out.indexOf(0); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
+    const entry = out.subarray(start, end);
+    const eq = entry.indexOf(0x3d);
+    seen.set(entry.subarray(0, eq).toString(), entry.subarray(eq + 1));
+  }
+  return keys.map((k) => seen.get(k) ?? Buffer.from("<unset>"));
+}
+
+describe.each(["sh", "env"] as const)("--format %s", (format) => {
+  test.each(SHELLS)(`generated values come back exactly from %s`, (shell) => {
+    fc.assert(
+      fc.property(values, (vars) => {
+        const rendered = render(JSON.stringify(vars), "/p", { format });
+        if (!rendered.ok) throw new Error(rendered.why);
+        const keys = Object.keys(vars);
+        expect(readBack(shell, format, rendered.text, keys)).toEqual(keys.map((k) => Buffer.from(vars[k]!, "utf8")));
+      }),
+      { numRuns: 60, seed: 20261130 },
+    );
+  });
+
+  test("the lines: one per key, exported for sh, double-quoted for env; numbers and objects as JSON", () => {
+    const body = '{"A": "it\'s \\"x\\" $HOME `id` \\\\", "N": 12345678901234567890, "O": {"k": [1.0]}, "E": ""}';
+    const rendered = render(body, "/p", { format });
+    expect(rendered).toEqual({
+      ok: true,
+      text:
+        format === "sh"
+          ? `export A='it'\\''s "x" $HOME \`id\` \\'\nexport N='12345678901234567890'\nexport O='{"k": [1.0]}'\nexport E=''\n`
+          : `A="it's \\"x\\" \\$HOME \\\`id\\\` \\\\"\nN="12345678901234567890"\nO="{\\"k\\": [1.0]}"\nE=""\n`,
+    });
+  });
+
+  test("a value that cannot be carried exactly is an error naming its key, never a changed value", () => {
+    expect(render('{"OK": "x", "NUL": "a\\u0000b"}', "/p", { format })).toEqual({ ok: false, why: `the value of NUL holds a NUL character, which no ${format === "sh" ? "shell" : "environment"} variable can hold` });
+    expect(render('{"HALF": "a\\ud800b"}', "/p", { format })).toEqual({ ok: false, why: "the value of HALF holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair), which has no UTF-8 form" });
+    expect(render('{"not-a-name": 1}', "/p", { format })).toEqual({ ok: false, why: `the key "not-a-name" of /p is not a valid ${format === "sh" ? "shell" : "environment"} variable name` });
+  });
+});
+
+test("--format env refuses a value too long for any program's environment; --format sh carries it to the shell", () => {
+  // KEY=value and its NUL: 131,072 bytes is the most Linux passes to a program.
+  const fits = "x".repeat(128 * 1024 - "BIG=".length - 1);
+  expect(render(JSON.stringify({ BIG: fits }), "/p", { format: "env" }).ok).toBe(true);
+  expect(render(JSON.stringify({ BIG: `${fits}x` }), "/p", { format: "env" })).toEqual({
+    ok: false,
+    why: "the value of BIG is 131068 bytes: more than a program's environment can hold (131072 bytes for KEY=value on Linux); use --field and a file instead",
+  });
+  expect(render(JSON.stringify({ BIG: `${fits}x` }), "/p", { format: "sh" }).ok).toBe(true);
+});
