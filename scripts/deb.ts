@@ -86,7 +86,8 @@ put(
     `Architecture: ${arch}`,
     "Maintainer: cachish maintainers <maintainers@cachish.invalid>",
     `Installed-Size: ${installedKb}`,
-    "Depends: adduser, libc6 (>= 2.27)",
+    // procps: the unit's ExecReload= runs /bin/kill, which a minimal Debian (debootstrap's minbase, a container image) lacks.
+    "Depends: adduser, libc6 (>= 2.27), procps",
     "Section: net",
     "Priority: optional",
     "Description: last good values of remote APIs, for local services",

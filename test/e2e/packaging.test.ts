@@ -4,11 +4,12 @@
  * missing, and are skipped.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { BINARY, cachish } from "../support/cli";
 import { debianRoot, rootMissing } from "../support/debian-root";
+import { CACHE_FILE, OPERATOR, oldPackage } from "../support/old-package";
 import { tempDir } from "../support/temp";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -66,7 +67,7 @@ describe("the Debian package", () => {
     expect(field("Package")).toBe("cachish");
     expect(field("Version")).toBe(version);
     expect(field("Architecture")).toBe(arch);
-    expect(field("Depends")).toBe("adduser, libc6 (>= 2.27)");
+    expect(field("Depends")).toBe("adduser, libc6 (>= 2.27), procps");
 
     const contents = run([dpkgDeb!, "--contents", deb]).stdout;
     const entry = (path: string) => contents.split("\n").find((l) => l.endsWith(` ./${path}`));
@@ -96,43 +97,12 @@ describe("the Debian package", () => {
 });
 
 /**
- * SPEC 8: the real 2.x package installed over a stand-in for 1.7.0's, in a Debian root by dpkg
- * itself, maintainer scripts and all. The stand-in is made from what is known of 1.7.0: its
- * files (a virtualenv in /opt/venvs/cachish, a gunicorn unit, /etc/logrotate.d/cachish as a
- * conffile), a postinst that makes the `cachish` user and writes /etc/cachish.yml root:cachish
- * 0640 when missing, and a postrm that deletes /etc/cachish.yml and /var/cache/cachish whenever
- * dpkg calls it, upgrades included.
+ * SPEC 8: the real 2.x package installed over a stand-in for 1.7.0's (test/support/old-package.ts),
+ * in a Debian root by dpkg itself, maintainer scripts and all (chrooted: no systemd runs;
+ * test/e2e/real-systemd.test.ts does the same under a real one).
  */
 describe("the upgrade over 1.7.0's package", () => {
   const missing = rootMissing() ?? (Bun.which("dpkg-deb") ? undefined : "dpkg-deb is not installed");
-  const OPERATOR = "# the operator's own file\nitems:\n  /db:\n    module: JsonHttp\n    parameters: {url: 'http://127.0.0.1:9/db'}\nauth:\n  web: {token: operator-token-1, url: /db}\n";
-  const CACHE_FILE = new Bun.CryptoHasher("sha256").update("/db").digest("hex");
-
-  /** The stand-in for cachish 1.7.0's package. */
-  function oldPackage(out: string): string {
-    const stage = join(out, "cachish-1.7.0");
-    const put = (path: string, content: string, mode = 0o644) => {
-      mkdirSync(join(stage, path, ".."), { recursive: true });
-      writeFileSync(join(stage, path), content, { mode });
-    };
-    put("opt/venvs/cachish/bin/gunicorn", "#!/bin/sh\nexit 0\n", 0o755);
-    put("lib/systemd/system/cachish.service", "[Service]\nExecStart=/opt/venvs/cachish/bin/gunicorn cachish.app\n");
-    put("etc/logrotate.d/cachish", "/var/log/cachish/*.log {\n  weekly\n}\n");
-    put("DEBIAN/control", `Package: cachish\nVersion: 1.7.0\nArchitecture: ${process.arch === "arm64" ? "arm64" : "amd64"}\nMaintainer: 1.x <x@example.invalid>\nDescription: cachish 1.x (stand-in)\n`);
-    put("DEBIAN/conffiles", "/etc/logrotate.d/cachish\n");
-    put(
-      "DEBIAN/postinst",
-      `#!/bin/sh\nset -e\ngetent group cachish >/dev/null || addgroup --quiet --system cachish\ngetent passwd cachish >/dev/null || adduser --quiet --system --ingroup cachish --no-create-home cachish\nif [ ! -e /etc/cachish.yml ]; then printf 'items: {}\\n' > /etc/cachish.yml; chown root:cachish /etc/cachish.yml; chmod 0640 /etc/cachish.yml; fi\nmkdir -p /var/cache/cachish && chown cachish:cachish /var/cache/cachish\n`,
-      0o755,
-    );
-    put("DEBIAN/postrm", "#!/bin/sh\nrm -f /etc/cachish.yml\nrm -rf /var/cache/cachish\nexit 0\n", 0o755);
-    // Modes as a package has them, whatever umask this process runs with (a store opened by another test sets 077).
-    run(["chmod", "-R", "u+rwX,go+rX,go-w", stage]);
-    const deb = join(out, "cachish_1.7.0.deb");
-    const built = run(["dpkg-deb", "--root-owner-group", "--build", stage, deb]);
-    if (built.code !== 0) throw new Error(built.stderr);
-    return deb;
-  }
 
   test.skipIf(missing !== undefined)(
     `keeps the operator's /etc/cachish.yml (content, owner, mode) and 1.x's cache, removes 1.x's logrotate file and runtime${missing ? ` (skipped: ${missing})` : ""}`,

@@ -1,6 +1,8 @@
 /**
- * A Debian bookworm root file system (debootstrap's minbase, with adduser), for the tests that
- * need dpkg to run a package's maintainer scripts for real (`dpkg --root` runs them chrooted).
+ * A Debian bookworm root file system (debootstrap's minbase, with adduser and procps, which the
+ * package depends on, and systemd 252 with D-Bus to boot it in a container), for the tests that need dpkg to run a package's maintainer
+ * scripts for real (`dpkg --root` runs them chrooted) and for those that need a real systemd
+ * (test/support/container.ts).
  * It is made once per machine, in a cache folder outside the clone, from the mirror this machine's
  * apt uses, and each test works on a copy of it. Where it cannot be made (not root, no
  * debootstrap, no mirror), `debianRoot` says why, and the tests are skipped by that name.
@@ -10,7 +12,9 @@ import { join } from "node:path";
 import { tempDir } from "./temp";
 
 const CACHE = process.env.CACHISH_TEST_ROOTS ?? "/var/cache/cachish-tests";
-const ROOT = join(CACHE, "bookworm");
+const PACKAGES = ["adduser", "procps", "systemd", "systemd-sysv", "dbus"];
+// Named by what it holds: a root cached by a test run that needed other packages is not taken for it.
+const ROOT = join(CACHE, `bookworm-${PACKAGES.join("-")}`);
 
 /** The first http(s) mirror of Debian itself in this machine's apt sources. */
 function mirror(): string | undefined {
@@ -33,13 +37,13 @@ export function rootMissing(): string | undefined {
   return undefined;
 }
 
-/** A fresh copy of the root, made first if this machine has none (a few minutes, once). */
+/** A fresh copy of the root, made first if this machine has none (about a minute, once). */
 export function debianRoot(): string {
   if (!existsSync(join(ROOT, "usr/bin/dpkg"))) {
     const building = `${ROOT}.tmp`;
     rmSync(building, { recursive: true, force: true });
     mkdirSync(CACHE, { recursive: true });
-    const made = Bun.spawnSync(["debootstrap", "--variant=minbase", "--include=adduser", "bookworm", building, mirror()!], { stdout: "ignore", stderr: "pipe" });
+    const made = Bun.spawnSync(["debootstrap", "--variant=minbase", `--include=${PACKAGES.join(",")}`, "bookworm", building, mirror()!], { stdout: "ignore", stderr: "pipe" });
     if (made.exitCode !== 0) throw new Error(`debootstrap failed: ${made.stderr.toString().slice(-2000)}`);
     renameSync(building, ROOT);
   }

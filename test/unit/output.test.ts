@@ -2,22 +2,17 @@
  * `cachish get --format sh` and `--format env` (src/get/output.ts), asked of real shells: the
  * lines, sourced by dash and bash, must give back every generated value byte for byte. `env`
  * lines are read by POSIX double-quote rules, which systemd's EnvironmentFile= reader follows
- * too; test/e2e/systemd.test.ts asks a real systemd the same question.
+ * too; test/e2e/real-systemd.test.ts asks a real systemd the same question.
  */
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { type Format, render } from "../../src/get/output";
+import { envValues } from "../support/env-values";
 import { tempDir } from "../support/temp";
 
 const SHELLS = ["/bin/sh", "/bin/bash"].filter((shell) => Bun.which(shell));
-
-/** Characters that quoting must get right, and any other code point (lone surrogates left out: they are refused). */
-const SPECIAL = ["'", '"', "\\", "$", "`", "\n", "\t", "\r", " ", "#", "=", "!", "*", "?", "[", "~", "{", "}", ";", "&", "|", "<", ">", "(", ")", "é", "☃", "😀", "\u007f", "\u0001", "\u001b"];
-const character = fc.oneof(fc.constantFrom(...SPECIAL), fc.string({ unit: "binary", minLength: 1, maxLength: 1 }).filter((c) => c !== "\0" && c.isWellFormed()));
-const value = fc.string({ unit: character, maxLength: 40 });
-const values = fc.uniqueArray(value, { minLength: 1, maxLength: 12 }).map((list) => Object.fromEntries(list.map((v, i) => [`V_${i}`, v])));
 
 /** What a shell's variables hold after reading the lines: each key's bytes, read back by `printf %s`. */
 function readBack(shell: string, format: Format, text: string, keys: string[]): Buffer[] {
@@ -42,7 +37,7 @@ function readBack(shell: string, format: Format, text: string, keys: string[]): 
 describe.each(["sh", "env"] as const)("--format %s", (format) => {
   test.each(SHELLS)(`generated values come back exactly from %s`, (shell) => {
     fc.assert(
-      fc.property(values, (vars) => {
+      fc.property(envValues, (vars) => {
         const rendered = render(JSON.stringify(vars), "/p", { format });
         if (!rendered.ok) throw new Error(rendered.why);
         const keys = Object.keys(vars);

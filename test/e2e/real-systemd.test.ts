@@ -1,0 +1,333 @@
+/**
+ * cachish under a real systemd 252 (SPEC 8, issue 15): a Debian bookworm container booted by
+ * systemd-nspawn (test/support/container.ts), loopback only, where the package built by
+ * `npm run deb` is installed over a stand-in for 1.7.0's, and the README's units for a dependent
+ * service are installed as the README writes them. The upstream is a small Bun server inside the
+ * container (the test's own Bun binary, bound in read-only). The tests share one container and
+ * run in order: each leaves cachish as the next expects it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import fc from "fast-check";
+import { Container, containerMissing } from "../support/container";
+import { debianRoot } from "../support/debian-root";
+import { envValue, NAMED_VALUES } from "../support/env-values";
+import { CACHE_FILE, OPERATOR, oldPackage } from "../support/old-package";
+import { tempDir } from "../support/temp";
+
+const REPO = join(import.meta.dir, "../..");
+const missing = containerMissing() ?? (Bun.which("dpkg-deb") ? undefined : "dpkg-deb is not installed");
+const TOKEN = "myapp-token-Qe8wZ3";
+const UPSTREAM_KEY = "upstream-key-Jd72kP";
+
+/** The value of /database-url: every kind of character the SPEC names, and generated ones (fixed seed). */
+const GENERATED = fc.sample(envValue, { numRuns: 60, seed: 20261130 });
+const VALUES: Record<string, string> = { DATABASE_URL: "postgres://u:p@db.internal/app", ...NAMED_VALUES, ...Object.fromEntries(GENERATED.map((v, i) => [`GEN_${i}`, v])) };
+
+/** Serves /srv/upstream/PATH.json; /secret only with the key that cachish gets through LoadCredential=. */
+const UPSTREAM_JS = `Bun.serve({ hostname: "127.0.0.1", port: 8080, async fetch(request) {
+  const path = new URL(request.url).pathname;
+  if (path === "/secret" && request.headers.get("x-key") !== (await Bun.file("/srv/upstream/key").text())) return new Response("no", { status: 401 });
+  const file = Bun.file("/srv/upstream" + path + ".json");
+  return (await file.exists()) ? new Response(file, { headers: { "content-type": "application/json" } }) : new Response("none", { status: 404 });
+} });
+`;
+
+/** The dependent service's program: it writes the environment it was started with, then runs on. */
+const MYAPP = `#!/bin/sh
+env -0 > "/var/lib/seen/$SEEN_AS.tmp" && mv "/var/lib/seen/$SEEN_AS.tmp" "/var/lib/seen/$SEEN_AS"
+exec sleep infinity
+`;
+
+function config(extra = ""): string {
+  return `${extra}items:
+  /database-url:
+    module: JsonHttp
+    parameters: {url: "http://127.0.0.1:8080/database-url"}
+    ttl: 1s
+  /secret:
+    module: JsonHttp
+    parameters:
+      url: http://127.0.0.1:8080/secret
+      headers: {X-Key: {credential: upstream-key}}
+auth:
+  myapp: {token_sha256: ${new Bun.CryptoHasher("sha256").update(TOKEN).digest("hex")}, url: "*"}
+`;
+}
+
+/** The README's unit files for a dependent service (section "In a systemd unit"), as written. */
+function readmeUnits(): string[] {
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("### In a systemd unit"), readme.indexOf("\n## ", readme.indexOf("### In a systemd unit")));
+  return [...section.matchAll(/```ini\n(# \/etc\/systemd\/system\/myapp\.service\n[\s\S]*?)```/g)].map((m) => m[1]!);
+}
+
+/** What a started program saw: its environment, byte for byte. */
+function environmentOf(file: string): Map<string, Buffer> {
+  const out = readFileSync(file);
+  const seen = new Map<string, Buffer>();
+  let start = 0;
+  for (let end = out.indexOf(0); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
+    const entry = out.subarray(start, end);
+    const eq = entry.indexOf(0x3d);
+    seen.set(entry.subarray(0, eq).toString(), entry.subarray(eq + 1));
+  }
+  return seen;
+}
+
+describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipped: ${missing})` : ""}`, () => {
+  let box: Container;
+  let root: string;
+  const inRoot = (path: string) => join(root, path);
+  const put = (path: string, content: string, mode = 0o644) => {
+    mkdirSync(dirname(inRoot(path)), { recursive: true });
+    writeFileSync(inRoot(path), content);
+    chmodSync(inRoot(path), mode);
+  };
+  /** Runs a command inside and expects it to succeed (its standard error shown if not); its standard output. */
+  const ok = async (...args: string[]) => {
+    const ran = await box.run(args);
+    expect({ args, code: ran.code, stderr: ran.code === 0 ? "" : ran.stderr }).toEqual({ args, code: 0, stderr: "" });
+    return ran.stdout;
+  };
+  const show = async (unit: string, property: string) => (await ok("systemctl", "show", "-p", property, "--value", unit)).trim();
+  const get = (path: string, ...more: string[]) => box.run(["cachish", "get", path, "--token", TOKEN, ...more]);
+  const journal = async (unit: string) => (await box.run(["journalctl", "-q", "-o", "cat", "--no-pager", "-u", unit])).stdout;
+  /** Waits for a condition inside the container, up to `ms`. */
+  const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`waited ${ms} ms for ${what}`);
+      await Bun.sleep(100);
+    }
+  };
+  const setConfig = (text: string) => put("etc/cachish.yml", text, 0o640);
+
+  beforeAll(async () => {
+    const out = tempDir();
+    const built = Bun.spawnSync([process.execPath, "scripts/deb.ts", "--out", out, "--fast"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    if (built.exitCode !== 0) throw new Error(built.stderr.toString());
+    root = debianRoot();
+    copyFileSync(built.stdout.toString().trim().split("\n").at(-1)!, inRoot("root/cachish.deb"));
+    copyFileSync(oldPackage(out), inRoot("root/cachish-1.7.0.deb"));
+    put("usr/local/lib/upstream.js", UPSTREAM_JS);
+    put("etc/systemd/system/upstream.service", "[Service]\nExecStart=/usr/local/bin/bun /usr/local/lib/upstream.js\nEnvironment=HOME=/tmp\n");
+    put("srv/upstream/database-url.json", JSON.stringify(VALUES));
+    put("srv/upstream/secret.json", JSON.stringify({ secret: "behind a credential" }));
+    put("srv/upstream/key", UPSTREAM_KEY);
+    put("etc/cachish/upstream-key", UPSTREAM_KEY, 0o600);
+    put("etc/myapp/cachish-token", `${TOKEN}\n`, 0o600);
+    put("usr/bin/myapp", MYAPP, 0o755);
+    mkdirSync(inRoot("var/lib/seen"), { recursive: true });
+    box = await Container.boot(root, [`${process.execPath}:/usr/local/bin/bun`]);
+    await ok("systemctl", "start", "upstream.service");
+  }, 300_000);
+  afterAll(() => box?.stop());
+
+  test("installed over 1.7.0's package: the operator's file, 1.x's values served with the upstream down, as the cachish user, nothing of 1.x left", async () => {
+    await ok("dpkg", "-i", "/root/cachish-1.7.0.deb");
+    expect(await show("cachish", "ExecStart")).toContain("/opt/venvs/cachish/bin/gunicorn");
+    expect(await show("cachish", "ActiveState")).toBe("active");
+    setConfig(OPERATOR);
+    await ok("chown", "root:cachish", "/etc/cachish.yml");
+    put(`var/cache/cachish/${CACHE_FILE}`, '{"db": "postgres://kept"}');
+    await ok("chown", "cachish:cachish", `/var/cache/cachish/${CACHE_FILE}`);
+
+    await ok("dpkg", "-i", "/root/cachish.deb");
+    expect(await show("cachish", "ActiveState")).toBe("active");
+    expect(await show("cachish", "UnitFileState")).toBe("enabled");
+    expect(readFileSync(inRoot("etc/cachish.yml"), "utf8")).toBe(OPERATOR);
+    expect(await ok("stat", "-c", "%U:%G %a", "/etc/cachish.yml")).toBe("root:cachish 640\n");
+    const pid = await show("cachish", "MainPID");
+    expect(await ok("cat", `/proc/${pid}/cmdline`)).toBe("/usr/bin/cachish\0serve\0--config\0/etc/cachish.yml\0");
+    const uid = (await ok("id", "-u", "cachish")).trim();
+    expect(await ok("sh", "-c", `sed -n 's/^Uid:\\t//p' /proc/${pid}/status`)).toBe(`${uid}\t${uid}\t${uid}\t${uid}\n`);
+    // The value 1.x stored, with its upstream (127.0.0.1:9) down: stale, and served.
+    const served = await box.run(["cachish", "get", "/db", "--token", "operator-token-1"]);
+    expect(served.stdout).toBe('{"db": "postgres://kept"}\n');
+    expect(served.stderr).toStartWith("cachish get: warning: /db is a stale value");
+    expect(served.code).toBe(0);
+    const processes = await ok("sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done");
+    expect(processes).not.toContain("gunicorn");
+    expect(await box.run(["test", "-e", "/etc/logrotate.d/cachish"])).toMatchObject({ code: 1 });
+    expect(await box.run(["test", "-e", "/opt/venvs/cachish"])).toMatchObject({ code: 1 });
+  }, 60_000);
+
+  test("Type=notify: `systemctl restart` returns once cachish serves; its status line and the journal say so; LoadCredential= hands it a secret", async () => {
+    await ok("mkdir", "-p", "/etc/systemd/system/cachish.service.d");
+    put("etc/systemd/system/cachish.service.d/credentials.conf", "[Service]\nLoadCredential=upstream-key:/etc/cachish/upstream-key\n");
+    setConfig(config());
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "restart", "cachish");
+    // No --wait: systemd let `restart` return only after READY=1.
+    expect(await get("/secret")).toEqual({ code: 0, stdout: '{"secret": "behind a credential"}\n', stderr: "" });
+    expect(await show("cachish", "StatusText")).toBe("serving 2 items to 1 client on 127.0.0.1:2469");
+    expect(await journal("cachish")).toMatch(/^time=\S+ level=info msg=ready version=\S+ listen=127\.0\.0\.1:2469 items=2 clients=1 store=\/var\/cache\/cachish config=\/etc\/cachish\.yml$/m);
+    expect(await journal("cachish")).not.toContain(UPSTREAM_KEY);
+  }, 60_000);
+
+  test("the README's two dependent units: the program sees every value byte for byte", async () => {
+    const units = readmeUnits();
+    expect(units.length).toBe(2);
+    for (const [i, name] of ["myapp-sh", "myapp-env"].entries()) {
+      put(`etc/systemd/system/${name}.service`, units[i]!);
+      put(`etc/systemd/system/${name}.service.d/seen.conf`, `[Service]\nEnvironment=SEEN_AS=${name}\n`);
+    }
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "enable", "--now", "myapp-sh.service", "myapp-env.service");
+    for (const name of ["myapp-sh", "myapp-env"]) {
+      await until(`${name} to start`, async () => (await box.run(["test", "-e", `/var/lib/seen/${name}`])).code === 0);
+      const seen = environmentOf(inRoot(`var/lib/seen/${name}`));
+      for (const [key, value] of Object.entries(VALUES)) expect({ name, key, value: seen.get(key)?.toString("hex") }).toEqual({ name, key, value: Buffer.from(value).toString("hex") });
+    }
+  }, 60_000);
+
+  test("when `cachish get` fails, the README's units fail and their program does not start", async () => {
+    for (const [i, name] of ["fail-sh", "fail-env"].entries()) {
+      put(`etc/systemd/system/${name}.service`, readmeUnits()[i]!.replace("/database-url", "/no-such-item").replaceAll("/run/myapp/", "/run/fail-env/").replace("RuntimeDirectory=myapp", "RuntimeDirectory=fail-env"));
+      put(`etc/systemd/system/${name}.service.d/seen.conf`, `[Service]\nEnvironment=SEEN_AS=${name}\n`);
+    }
+    await ok("systemctl", "daemon-reload");
+    await box.run(["systemctl", "start", "fail-sh.service", "fail-env.service"]);
+    for (const name of ["fail-sh", "fail-env"]) {
+      await until(`${name} to fail`, async () => (await show(name, "ActiveState")) === "failed");
+      expect(await box.run(["test", "-e", `/var/lib/seen/${name}`])).toMatchObject({ code: 1 });
+      expect(await journal(name)).toContain("cachish get: /no-such-item:");
+    }
+  }, 60_000);
+
+  test("reloads under load: every request answered, the same process, the new configuration served; an invalid file is refused and the old one serves", async () => {
+    const pid = await show("cachish", "MainPID");
+    setConfig(config().replace("items:\n", `items:\n  /added:\n    module: JsonHttp\n    parameters: {url: "http://127.0.0.1:8080/database-url", field: DATABASE_URL}\n    disable_auth: true\n`));
+    const load = box.sh(`i=0; while [ $i -lt 60 ]; do cachish get /database-url --token ${TOKEN} >/dev/null || echo failed; i=$((i+1)); done`);
+    for (let reload = 0; reload < 8; reload++) {
+      await ok("systemctl", "reload", "cachish");
+      await Bun.sleep(150);
+    }
+    expect(await load).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(await show("cachish", "MainPID")).toBe(pid);
+    expect(await show("cachish", "NRestarts")).toBe("0");
+    expect(await box.run(["cachish", "get", "/added"])).toEqual({ code: 0, stdout: `{"DATABASE_URL": "${VALUES.DATABASE_URL}"}\n`, stderr: "" });
+    expect((await journal("cachish")).match(/msg=reloaded /g)?.length).toBe(8);
+
+    setConfig("items: [\n");
+    await ok("systemctl", "reload", "cachish");
+    await until("the refusal", async () => (await journal("cachish")).includes("msg=\"reload refused: the configuration is invalid; still serving the previous one\""));
+    expect(await show("cachish", "ActiveState")).toBe("active");
+    expect(await show("cachish", "MainPID")).toBe(pid);
+    expect((await get("/database-url")).code).toBe(0);
+    setConfig(config());
+    await ok("systemctl", "reload", "cachish");
+  }, 60_000);
+
+  test("the watchdog: pinged while cachish runs, and a stuck cachish is killed and restarted", async () => {
+    put("etc/systemd/system/cachish.service.d/watchdog.conf", "[Service]\nWatchdogSec=2s\n");
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "restart", "cachish");
+    const pid = await show("cachish", "MainPID");
+    await Bun.sleep(5000); // 2.5 watchdog intervals: unpinged, it would be killed by now
+    expect({ pid: await show("cachish", "MainPID"), restarts: await show("cachish", "NRestarts") }).toEqual({ pid, restarts: "0" });
+    await ok("systemctl", "kill", "--kill-whom=main", "-s", "SIGSTOP", "cachish");
+    await until("a restart after the watchdog's timeout", async () => (await show("cachish", "NRestarts")) === "1" && (await show("cachish", "ActiveState")) === "active");
+    expect(await journal("cachish")).toContain("cachish.service: Watchdog timeout");
+    await ok("rm", "/etc/systemd/system/cachish.service.d/watchdog.conf");
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "restart", "cachish");
+  }, 60_000);
+
+  test("listen: unix:/run/cachish/cachish.sock, as the shipped file suggests: served to another user, kept across restarts and a crash, removed at stop", async () => {
+    setConfig(config("listen: unix:/run/cachish/cachish.sock\n"));
+    await ok("systemctl", "restart", "cachish");
+    const asNobody = () => box.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "cachish", "get", "/database-url", "--field", "DATABASE_URL", "--server", "unix:/run/cachish/cachish.sock", "--token", TOKEN]);
+    expect(await asNobody()).toEqual({ code: 0, stdout: `${VALUES.DATABASE_URL}\n`, stderr: "" });
+    const inode = await ok("stat", "-c", "%i", "/run/cachish");
+    await ok("systemctl", "restart", "cachish");
+    expect(await ok("stat", "-c", "%i", "/run/cachish")).toBe(inode);
+    expect((await asNobody()).code).toBe(0);
+    // A crash leaves the socket file behind; the restarted daemon replaces it.
+    await ok("systemctl", "kill", "-s", "KILL", "cachish");
+    await until("the restart after the crash", async () => (await show("cachish", "ActiveState")) === "active" && (await show("cachish", "NRestarts")) !== "0");
+    expect((await asNobody()).code).toBe(0);
+    // The README's first unit, told to ask the socket.
+    put("etc/systemd/system/myapp-sh.service.d/socket.conf", "[Service]\nEnvironment=CACHISH_URL=unix:/run/cachish/cachish.sock SEEN_AS=myapp-socket\n");
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "restart", "myapp-sh.service");
+    await until("myapp over the socket", async () => (await box.run(["test", "-e", "/var/lib/seen/myapp-socket"])).code === 0);
+    expect(environmentOf(inRoot("var/lib/seen/myapp-socket")).get("ALL")?.toString()).toBe(VALUES.ALL);
+    await ok("rm", "/etc/systemd/system/myapp-sh.service.d/socket.conf");
+    await ok("systemctl", "stop", "cachish");
+    expect(await box.run(["test", "-e", "/run/cachish"])).toMatchObject({ code: 1 });
+    setConfig(config());
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "start", "cachish");
+  }, 90_000);
+
+  test("the shipped /etc/cachish.yml starts as it is, and with every suggestion it comments out taken", async () => {
+    const shipped = readFileSync(join(REPO, "packaging/cachish.yml"), "utf8");
+    // Every suggestion taken: below the header, `# key: value   # note` becomes `key: value`, and
+    // the example items replace `items: {}`.
+    const header = shipped.slice(0, shipped.indexOf("\n# listen:") + 1);
+    const taken = (header + shipped.slice(header.length).replace(/^items: \{\}\n/m, "").replace(/^# ( *[a-z0-9_/-]+:.*?)(?:[ \t]+#.*)?$/gm, "$1"))
+      .replace("<the output of: printf %s \"$TOKEN\" | sha256sum>", new Bun.CryptoHasher("sha256").update(TOKEN).digest("hex"));
+    put("etc/systemd/system/cachish.service.d/heroku.conf", "[Service]\nLoadCredential=heroku-token:/etc/cachish/upstream-key\n");
+    await ok("systemctl", "daemon-reload");
+    for (const [what, text] of [
+      ["as shipped", shipped],
+      ["with every suggestion", taken],
+      ["with the unix socket", taken.replace(/^listen: .*$/m, "listen: unix:/run/cachish/cachish.sock")],
+    ] as const) {
+      setConfig(text);
+      // Type=notify: the restart fails unless cachish, with this file, came to READY=1.
+      await ok("systemctl", "restart", "cachish");
+      expect({ what, state: await show("cachish", "ActiveState") }).toEqual({ what, state: "active" });
+    }
+    expect(taken).toMatch(/^listen: 127\.0\.0\.1:2469$/m);
+    expect(taken).toMatch(/^ {2}\/database-url:$/m);
+    expect(taken).toMatch(/^ {4}token_sha256: [0-9a-f]{64}$/m);
+    await ok("rm", "/etc/systemd/system/cachish.service.d/heroku.conf");
+    setConfig(config());
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "restart", "cachish");
+  }, 60_000);
+
+  test("systemd-analyze security: the README gives the unit's score as this run measures it", async () => {
+    const report = await ok("systemd-analyze", "security", "--no-pager", "cachish.service");
+    const [, score, label] = /Overall exposure level for cachish\.service: (\d+\.\d+) (\w+)/.exec(report) ?? [];
+    expect(score).toBeDefined();
+    const claim = `\`systemd-analyze security\` rates it ${score}, "${label}"`;
+    expect({ claim, inReadme: readFileSync(join(REPO, "README.md"), "utf8").includes(claim) }).toEqual({ claim, inReadme: true });
+  }, 30_000);
+
+  test("a reboot with the upstream down: cachish and the dependent units start at boot, and the program gets the stored values", async () => {
+    for (const name of ["myapp-sh", "myapp-env", "myapp-socket"]) await ok("rm", "-f", `/var/lib/seen/${name}`);
+    // The upstream is not enabled: after the reboot, nothing answers on 127.0.0.1:8080.
+    expect(await show("upstream", "UnitFileState")).toBe("static");
+    await box.reboot();
+    expect(await show("upstream", "ActiveState")).toBe("inactive");
+    expect(await box.run(["systemctl", "is-system-running"])).toMatchObject({ stdout: "running\n" });
+    for (const name of ["myapp-sh", "myapp-env"]) {
+      await until(`${name} to start at boot`, async () => (await box.run(["test", "-e", `/var/lib/seen/${name}`])).code === 0);
+      const seen = environmentOf(inRoot(`var/lib/seen/${name}`));
+      for (const [key, value] of Object.entries(VALUES)) expect({ name, key, value: seen.get(key)?.toString("hex") }).toEqual({ name, key, value: Buffer.from(value).toString("hex") });
+    }
+    // Past its ttl of 1s, the value was fetched, the fetch failed, and the stored value was served.
+    expect(await journal("myapp-sh")).toContain("cachish get: warning: /database-url is a stale value");
+  }, 120_000);
+
+  test("stop, removal and purge: a clean stop; the unit gone with the package; the operator's file kept until purge", async () => {
+    await ok("systemctl", "stop", "cachish");
+    expect({ state: await show("cachish", "ActiveState"), result: await show("cachish", "Result"), status: await show("cachish", "ExecMainStatus") }).toEqual({ state: "inactive", result: "success", status: "0" });
+    expect(await journal("cachish")).toMatch(/msg=stopped$/m);
+    await ok("systemctl", "start", "cachish");
+    await ok("dpkg", "-r", "cachish");
+    expect(await show("cachish", "ActiveState")).toBe("inactive");
+    expect(await box.run(["test", "-e", "/usr/bin/cachish"])).toMatchObject({ code: 1 });
+    expect(await box.run(["test", "-e", "/etc/cachish.yml"])).toMatchObject({ code: 0 });
+    await ok("dpkg", "-P", "cachish");
+    expect(await box.run(["test", "-e", "/etc/cachish.yml"])).toMatchObject({ code: 1 });
+    // A first install on this machine now: enabled and started, with the shipped file.
+    await ok("dpkg", "-i", "/root/cachish.deb");
+    expect({ state: await show("cachish", "ActiveState"), enabled: await show("cachish", "UnitFileState") }).toEqual({ state: "active", enabled: "enabled" });
+  }, 60_000);
+});

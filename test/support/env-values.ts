@@ -1,0 +1,32 @@
+/**
+ * Values that a variable must carry exactly from `cachish get --format sh|env` to the program:
+ * every character quoting must get right, and any other code point (NUL and lone surrogates
+ * left out: no environment can hold them, and cachish refuses them by name).
+ */
+import fc from "fast-check";
+
+const SPECIAL = ["'", '"', "\\", "$", "`", "\n", "\t", "\r", " ", "#", "=", "!", "*", "?", "[", "~", "{", "}", ";", "&", "|", "<", ">", "(", ")", "é", "☃", "😀", "\u007f", "\u0001", "\u001b"];
+const character = fc.oneof(fc.constantFrom(...SPECIAL), fc.string({ unit: "binary", minLength: 1, maxLength: 1 }).filter((c) => c !== "\0" && c.isWellFormed()));
+
+export const envValue = fc.string({ unit: character, maxLength: 40 });
+
+/** Up to 12 distinct values, as variables V_0, V_1, ... */
+export const envValues = fc.uniqueArray(envValue, { minLength: 1, maxLength: 12 }).map((list) => Object.fromEntries(list.map((v, i) => [`V_${i}`, v])));
+
+/** The kinds of character the SPEC names, one variable each, and a value holding all of them. */
+export const NAMED_VALUES: Record<string, string> = {
+  SINGLE_QUOTE: "it's",
+  DOUBLE_QUOTE: 'say "hi"',
+  SPACES: "  two  spaces  ",
+  DOLLAR: "$HOME ${PATH} $(id) $$",
+  BACKSLASHES: "a\\b\\\\c\\n\\",
+  HASH: "#not a comment",
+  EQUALS: "a=b==c=",
+  NEWLINES: "line 1\nline 2\n\n",
+  TABS: "\tx\ty\t",
+  NON_ASCII: "café ☃ 日本 😀",
+  EMPTY: "",
+  BACKQUOTE: "`id`",
+  CARRIAGE_RETURN: "a\r\nb\r",
+  ALL: `'"\\$#= \n\t\`é${"$"}{X}\\\n`,
+};
