@@ -6,7 +6,7 @@
  * container (the test's own Bun binary, bound in read-only). The tests share one container and
  * run in order: each leaves cachish as the next expects it.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import fc from "fast-check";
@@ -125,6 +125,15 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
   }, 300_000);
   afterAll(() => box?.stop());
 
+  /** Where every test after the upgrade starts, whatever the one before did or failed to undo: config(), only the credentials' drop-in, cachish running. */
+  afterEach(async () => {
+    setConfig(config());
+    await box.run(["rm", "-f", "/etc/systemd/system/cachish.service.d/watchdog.conf", "/etc/systemd/system/cachish.service.d/heroku.conf", "/etc/systemd/system/myapp-sh.service.d/socket.conf"]);
+    put("etc/systemd/system/cachish.service.d/credentials.conf", "[Service]\nLoadCredential=upstream-key:/etc/cachish/upstream-key\n");
+    await box.run(["systemctl", "daemon-reload"]);
+    await box.run(["systemctl", "restart", "cachish"]);
+  });
+
   test("installed over 1.7.0's package: the operator's file, 1.x's values served with the upstream down, as the cachish user, nothing of 1.x left", async () => {
     await ok("dpkg", "-i", "/root/cachish-1.7.0.deb");
     expect(await show("cachish", "ExecStart")).toContain("/opt/venvs/cachish/bin/gunicorn");
@@ -155,10 +164,7 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
   }, 60_000);
 
   test("Type=notify: `systemctl restart` returns once cachish serves; its status line and the journal say so; LoadCredential= hands it a secret", async () => {
-    await ok("mkdir", "-p", "/etc/systemd/system/cachish.service.d");
-    put("etc/systemd/system/cachish.service.d/credentials.conf", "[Service]\nLoadCredential=upstream-key:/etc/cachish/upstream-key\n");
-    setConfig(config());
-    await ok("systemctl", "daemon-reload");
+    // afterEach gave it config() and LoadCredential=upstream-key.
     await ok("systemctl", "restart", "cachish");
     // No --wait: systemd let `restart` return only after READY=1.
     expect(await get("/secret")).toEqual({ code: 0, stdout: '{"secret": "behind a credential"}\n', stderr: "" });
@@ -217,8 +223,6 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     expect(await show("cachish", "ActiveState")).toBe("active");
     expect(await show("cachish", "MainPID")).toBe(pid);
     expect((await get("/database-url")).code).toBe(0);
-    setConfig(config());
-    await ok("systemctl", "reload", "cachish");
   }, 60_000);
 
   test("the watchdog: pinged while cachish runs, and a stuck cachish is killed and restarted", async () => {
@@ -231,9 +235,6 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     await ok("systemctl", "kill", "--kill-whom=main", "-s", "SIGSTOP", "cachish");
     await until("a restart after the watchdog's timeout", async () => (await show("cachish", "NRestarts")) === "1" && (await show("cachish", "ActiveState")) === "active");
     expect(await journal("cachish")).toContain("cachish.service: Watchdog timeout");
-    await ok("rm", "/etc/systemd/system/cachish.service.d/watchdog.conf");
-    await ok("systemctl", "daemon-reload");
-    await ok("systemctl", "restart", "cachish");
   }, 60_000);
 
   test("listen: unix:/run/cachish/cachish.sock, as the shipped file suggests: served to another user, kept across restarts and a crash, removed at stop", async () => {
@@ -255,12 +256,8 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     await ok("systemctl", "restart", "myapp-sh.service");
     await until("myapp over the socket", async () => (await box.run(["test", "-e", "/var/lib/seen/myapp-socket"])).code === 0);
     expect(environmentOf(inRoot("var/lib/seen/myapp-socket")).get("ALL")?.toString()).toBe(VALUES.ALL);
-    await ok("rm", "/etc/systemd/system/myapp-sh.service.d/socket.conf");
     await ok("systemctl", "stop", "cachish");
     expect(await box.run(["test", "-e", "/run/cachish"])).toMatchObject({ code: 1 });
-    setConfig(config());
-    await ok("systemctl", "daemon-reload");
-    await ok("systemctl", "start", "cachish");
   }, 90_000);
 
   test("the shipped /etc/cachish.yml starts as it is, and with every suggestion it comments out taken", async () => {
@@ -285,10 +282,6 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     expect(taken).toMatch(/^listen: 127\.0\.0\.1:2469$/m);
     expect(taken).toMatch(/^ {2}\/database-url:$/m);
     expect(taken).toMatch(/^ {4}token_sha256: [0-9a-f]{64}$/m);
-    await ok("rm", "/etc/systemd/system/cachish.service.d/heroku.conf");
-    setConfig(config());
-    await ok("systemctl", "daemon-reload");
-    await ok("systemctl", "restart", "cachish");
   }, 60_000);
 
   test("systemd-analyze security: the README gives the unit's score as this run measures it", async () => {
@@ -315,7 +308,7 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     expect(await journal("myapp-sh")).toContain("cachish get: warning: /database-url is a stale value");
   }, 120_000);
 
-  test("stop, removal and purge: a clean stop; the unit gone with the package; the operator's file kept until purge", async () => {
+  test("stop, removal and purge: a clean stop; the unit gone with the package; the operator's file kept until purge; a first install; 1.7.0's own file", async () => {
     await ok("systemctl", "stop", "cachish");
     expect({ state: await show("cachish", "ActiveState"), result: await show("cachish", "Result"), status: await show("cachish", "ExecMainStatus") }).toEqual({ state: "inactive", result: "success", status: "0" });
     expect(await journal("cachish")).toMatch(/msg=stopped$/m);
@@ -329,5 +322,12 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     // A first install on this machine now: enabled and started, with the shipped file.
     await ok("dpkg", "-i", "/root/cachish.deb");
     expect({ state: await show("cachish", "ActiveState"), enabled: await show("cachish", "UnitFileState") }).toEqual({ state: "active", enabled: "enabled" });
+    expect(readFileSync(inRoot("etc/cachish.yml"), "utf8")).toBe(readFileSync(join(REPO, "packaging/cachish.yml"), "utf8"));
+    // Over a 1.7.0 whose operator wrote no file: the one 1.7.0's postinst wrote runs.
+    await ok("dpkg", "-P", "cachish");
+    await ok("dpkg", "-i", "/root/cachish-1.7.0.deb");
+    await ok("dpkg", "-i", "/root/cachish.deb");
+    expect(readFileSync(inRoot("etc/cachish.yml"), "utf8")).toBe("items: {}\n");
+    expect({ state: await show("cachish", "ActiveState"), status: await show("cachish", "StatusText") }).toEqual({ state: "active", status: "serving 0 items to 0 clients on 127.0.0.1:2469" });
   }, 60_000);
 });

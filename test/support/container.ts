@@ -52,7 +52,7 @@ export class Container {
       this.#leader = childOf(nspawn.pid);
       if (this.#leader && readFileSync(`/proc/${this.#leader}/comm`, "utf8").trim() === "systemd") {
         // Returns once the boot is over: "running", or "degraded" when a unit failed (for the test to look at).
-        const state = await this.run(["systemctl", "is-system-running", "--wait"]);
+        const state = await this.run(["timeout", "60", "systemctl", "is-system-running", "--wait"]);
         if (["running", "degraded"].includes(state.stdout.trim())) return;
       }
       await Bun.sleep(100);
