@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { Container, containerMissing } from "../support/container";
 import { debianRoot } from "../support/debian-root";
-import { envValue, NAMED_VALUES } from "../support/env-values";
+import { envValue, NAMED_VALUES, parseEnv0 } from "../support/env-values";
 import { CACHE_FILE, OPERATOR, oldPackage } from "../support/old-package";
 import { tempDir } from "../support/temp";
 
@@ -64,17 +64,7 @@ function readmeUnits(): string[] {
 }
 
 /** What a started program saw: its environment, byte for byte. */
-function environmentOf(file: string): Map<string, Buffer> {
-  const out = readFileSync(file);
-  const seen = new Map<string, Buffer>();
-  let start = 0;
-  for (let end = out.indexOf(0); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
-    const entry = out.subarray(start, end);
-    const eq = entry.indexOf(0x3d);
-    seen.set(entry.subarray(0, eq).toString(), entry.subarray(eq + 1));
-  }
-  return seen;
-}
+const environmentOf = (file: string) => parseEnv0(readFileSync(file));
 
 describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipped: ${missing})` : ""}`, () => {
   let box: Container;

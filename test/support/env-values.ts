@@ -30,3 +30,15 @@ export const NAMED_VALUES: Record<string, string> = {
   CARRIAGE_RETURN: "a\r\nb\r",
   ALL: `'"\\$#= \n\t\`é${"$"}{X}\\\n`,
 };
+
+/** The variables in `env -0`'s output (NAME=value, each ended by a NUL), each value as its bytes. */
+export function parseEnv0(out: Buffer): Map<string, Buffer> {
+  const seen = new Map<string, Buffer>();
+  let start = 0;
+  for (let end = out.indexOf(0); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
+    const entry = out.subarray(start, end);
+    const eq = entry.indexOf(0x3d);
+    seen.set(entry.subarray(0, eq).toString(), entry.subarray(eq + 1));
+  }
+  return seen;
+}

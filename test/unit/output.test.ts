@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { type Format, render } from "../../src/get/output";
-import { envValues } from "../support/env-values";
+import { envValues, parseEnv0 } from "../support/env-values";
 import { tempDir } from "../support/temp";
 
 const SHELLS = ["/bin/sh", "/bin/bash"].filter((shell) => Bun.which(shell));
@@ -23,14 +23,7 @@ function readBack(shell: string, format: Format, text: string, keys: string[]): 
   const ran = Bun.spawnSync([shell, "-c", `eval "$(cat '${file}')" && ${show}`], { env: { PATH: "/usr/bin:/bin" }, stderr: "pipe" });
   expect(ran.stderr.toString()).toBe("");
   expect(ran.exitCode).toBe(0);
-  const seen = new Map<string, Buffer>();
-  const out = ran.stdout;
-  let start = 0;
-  for (let end = out.indexOf(0); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
-    const entry = out.subarray(start, end);
-    const eq = entry.indexOf(0x3d);
-    seen.set(entry.subarray(0, eq).toString(), entry.subarray(eq + 1));
-  }
+  const seen = parseEnv0(ran.stdout);
   return keys.map((k) => seen.get(k) ?? Buffer.from("<unset>"));
 }
 
