@@ -32,12 +32,20 @@ export function envQuote(value: string): string {
  */
 const MAX_ENV_STRING = 128 * 1024;
 
+/**
+ * Unicode's noncharacters: U+FDD0-U+FDEF and the last two code points of every plane. systemd's
+ * environment-file reader takes them for invalid UTF-8 and drops the whole file (with
+ * `EnvironmentFile=-`, silently: the service would start without any of the values).
+ */
+const NONCHARACTER = new RegExp(`[\\u{FDD0}-\\u{FDEF}${Array.from({ length: 17 }, (_, plane) => `\\u{${(plane * 0x10000 + 0xfffe).toString(16)}}\\u{${(plane * 0x10000 + 0xffff).toString(16)}}`).join("")}]`, "u");
+
 /** Why this key's text cannot be carried exactly in this format, or undefined when it can. */
 function cannotCarry(key: string, text: string, format: "sh" | "env"): string | undefined {
   if (text.includes("\0")) return `the value of ${key} holds a NUL character, which no ${format === "sh" ? "shell variable" : "environment variable"} can hold`;
   // A lone surrogate (`"\ud800"` in the JSON) has no UTF-8 form: it would be written as U+FFFD.
   if (!text.isWellFormed()) return `the value of ${key} holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair), which has no UTF-8 form`;
   if (format === "env") {
+    if (NONCHARACTER.test(text)) return `the value of ${key} holds a Unicode noncharacter (U+FDD0-U+FDEF, U+FFFE, U+FFFF, ...), which systemd refuses in an environment file (it would ignore the whole file)`;
     const bytes = Buffer.byteLength(text);
     if (key.length + 1 + bytes + 1 > MAX_ENV_STRING) return `the value of ${key} is ${bytes} bytes: more than a program's environment can hold (${MAX_ENV_STRING} bytes for KEY=value on Linux); use --field and a file instead`;
   }
@@ -63,12 +71,13 @@ export function render(body: string, path: string, options: { field?: string; fo
     if (!field) return { ok: false, why: `the value of ${path} has no field ${JSON.stringify(options.field)} (it has ${[...value.entries.keys()].map((k) => JSON.stringify(k)).join(", ") || "none"})` };
     return { ok: true, text: `${plain(field)}\n` };
   }
-  const format = options.format;
+  // Past the cases above, the format is one of the two that write a line per key.
+  const format = options.format as "sh" | "env";
   const lines: string[] = [];
   for (const [key, field] of value.entries) {
     if (!NAME.test(key)) return { ok: false, why: `the key ${JSON.stringify(key)} of ${path} is not a valid ${format === "sh" ? "shell" : "environment"} variable name` };
     const text = plain(field);
-    const why = cannotCarry(key, text, format as "sh" | "env");
+    const why = cannotCarry(key, text, format);
     if (why) return { ok: false, why };
     lines.push(format === "sh" ? `export ${key}=${shellQuote(text)}\n` : `${key}=${envQuote(text)}\n`);
   }

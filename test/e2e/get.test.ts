@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cachish } from "../support/cli";
 import { Daemon } from "../support/daemon";
@@ -111,6 +111,17 @@ describe("output", () => {
     expect(ran.code).toBe(0);
     // Only `"`, `\\`, `$` and backquote are escaped; the newline and the tab stay as they are.
     expect(ran.stdout).toBe('HOSTILE="it\'s \\"quoted\\" \\$HOME \\`id\\` \\$(echo pwned) back\\\\slash\nnew line\ttab  two spaces é ✓ !*?[a] ; & | > <"\nEMPTY=""\nNUM="12345678901234567890"\n');
+  });
+
+  test("the README's `set -e` script stops at a failed get, before eval and export; with a value, it exports every key", async () => {
+    const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
+    const script = /```sh\n(set -e\n[\s\S]*?)```/.exec(readme)![1]!;
+    const show = 'exec sh -c \'printf "%s|%s" "$DATABASE_URL" "$REDIS_URL"\'';
+    expect(await sh(`${script.replaceAll("/database-url", "/db")}${show}`)).toEqual({ code: 0, stdout: "postgres://u:p@db.internal/app|redis://r", stderr: "" });
+    const failed = await sh(`${script.replaceAll("/database-url", "/gone").replaceAll("--wait 30s", "")}echo reached`);
+    expect({ code: failed.code, stdout: failed.stdout }).toEqual({ code: 1, stdout: "" });
+    // Without the assignment, the README's warning holds: eval of a failed get goes on.
+    expect((await sh('eval "$(cachish get /gone --format sh)" && echo reached')).stdout).toBe("reached\n");
   });
 
   test("--format sh or env with a key that is no variable name: exit 1 naming the key", async () => {

@@ -4,7 +4,7 @@
  * missing, and are skipped.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { BINARY, cachish } from "../support/cli";
@@ -135,6 +135,7 @@ describe("the upgrade over 1.7.0's package", () => {
       // The packaged binary accepts the kept file (run from outside: a chroot without /proc cannot start a Bun executable).
       const checked = run([join(root, "usr/bin/cachish"), "check-config", join(root, "etc/cachish.yml")]);
       expect({ code: checked.code, stderr: checked.stderr }).toEqual({ code: 0, stderr: "" });
+      rmSync(root, { recursive: true, force: true });
     },
     600_000,
   );

@@ -7,7 +7,7 @@
  * run in order: each leaves cachish as the next expects it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { Container, containerMissing } from "../support/container";
@@ -83,7 +83,10 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
   };
   const show = async (unit: string, property: string) => (await ok("systemctl", "show", "-p", property, "--value", unit)).trim();
   const get = (path: string, ...more: string[]) => box.run(["cachish", "get", path, "--token", TOKEN, ...more]);
-  const journal = async (unit: string) => (await box.run(["journalctl", "-q", "-o", "cat", "--no-pager", "-u", unit])).stdout;
+  /** Where the journal is now, as `--after-cursor=...`: given to `journal`, only what came after is read. */
+  const mark = async () => `--after-cursor=${/^-- cursor: (.+)$/m.exec(await ok("journalctl", "-q", "-n", "0", "--show-cursor"))![1]!}`;
+  /** A unit's journal, as its lines were written; `more`: journalctl's options (a mark, `-b` for this boot). */
+  const journal = async (unit: string, ...more: string[]) => (await box.run(["journalctl", "-q", "-o", "cat", "--no-pager", "-u", unit, ...more])).stdout;
   /** Waits for a condition inside the container, up to `ms`. */
   const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) => {
     const deadline = Date.now() + ms;
@@ -100,7 +103,8 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     if (built.exitCode !== 0) throw new Error(built.stderr.toString());
     root = debianRoot();
     copyFileSync(built.stdout.toString().trim().split("\n").at(-1)!, inRoot("root/cachish.deb"));
-    copyFileSync(oldPackage(out), inRoot("root/cachish-1.7.0.deb"));
+    copyFileSync(oldPackage(join(out, "stops")), inRoot("root/cachish-1.7.0.deb"));
+    copyFileSync(oldPackage(join(out, "keeps"), { stopsOnUpgrade: false }), inRoot("root/cachish-1.7.0-keeps-running.deb"));
     put("usr/local/lib/upstream.js", UPSTREAM_JS);
     put("etc/systemd/system/upstream.service", "[Service]\nExecStart=/usr/local/bin/bun /usr/local/lib/upstream.js\nEnvironment=HOME=/tmp\n");
     put("srv/upstream/database-url.json", JSON.stringify(VALUES));
@@ -113,21 +117,26 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     box = await Container.boot(root, [`${process.execPath}:/usr/local/bin/bun`]);
     await ok("systemctl", "start", "upstream.service");
   }, 300_000);
-  afterAll(() => box?.stop());
+  afterAll(async () => {
+    await box?.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  }, 90_000);
 
   /** Where every test after the upgrade starts, whatever the one before did or failed to undo: config(), only the credentials' drop-in, cachish running. */
   afterEach(async () => {
     setConfig(config());
-    await box.run(["rm", "-f", "/etc/systemd/system/cachish.service.d/watchdog.conf", "/etc/systemd/system/cachish.service.d/heroku.conf", "/etc/systemd/system/myapp-sh.service.d/socket.conf"]);
+    await ok("rm", "-f", "/etc/systemd/system/cachish.service.d/watchdog.conf", "/etc/systemd/system/cachish.service.d/heroku.conf", "/etc/systemd/system/myapp-sh.service.d/socket.conf");
     put("etc/systemd/system/cachish.service.d/credentials.conf", "[Service]\nLoadCredential=upstream-key:/etc/cachish/upstream-key\n");
-    await box.run(["systemctl", "daemon-reload"]);
-    await box.run(["systemctl", "restart", "cachish"]);
-  });
+    await ok("systemctl", "daemon-reload");
+    await ok("systemctl", "restart", "cachish");
+  }, 30_000);
 
   test("installed over 1.7.0's package: the operator's file, 1.x's values served with the upstream down, as the cachish user, nothing of 1.x left", async () => {
     await ok("dpkg", "-i", "/root/cachish-1.7.0.deb");
     expect(await show("cachish", "ExecStart")).toContain("/opt/venvs/cachish/bin/gunicorn");
     expect(await show("cachish", "ActiveState")).toBe("active");
+    const uid = (await ok("id", "-u", "cachish")).trim();
+    expect(await ok("sh", "-c", `sed -n 's/^Uid:\\t//p' /proc/${await show("cachish", "MainPID")}/status`)).toBe(`${uid}\t${uid}\t${uid}\t${uid}\n`);
     setConfig(OPERATOR);
     await ok("chown", "root:cachish", "/etc/cachish.yml");
     put(`var/cache/cachish/${CACHE_FILE}`, '{"db": "postgres://kept"}');
@@ -140,7 +149,8 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     expect(await ok("stat", "-c", "%U:%G %a", "/etc/cachish.yml")).toBe("root:cachish 640\n");
     const pid = await show("cachish", "MainPID");
     expect(await ok("cat", `/proc/${pid}/cmdline`)).toBe("/usr/bin/cachish\0serve\0--config\0/etc/cachish.yml\0");
-    const uid = (await ok("id", "-u", "cachish")).trim();
+    // The same user as 1.x's service, not one made anew.
+    expect((await ok("id", "-u", "cachish")).trim()).toBe(uid);
     expect(await ok("sh", "-c", `sed -n 's/^Uid:\\t//p' /proc/${pid}/status`)).toBe(`${uid}\t${uid}\t${uid}\t${uid}\n`);
     // The value 1.x stored, with its upstream (127.0.0.1:9) down: stale, and served.
     const served = await box.run(["cachish", "get", "/db", "--token", "operator-token-1"]);
@@ -155,13 +165,30 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
 
   test("Type=notify: `systemctl restart` returns once cachish serves; its status line and the journal say so; LoadCredential= hands it a secret", async () => {
     // afterEach gave it config() and LoadCredential=upstream-key.
+    expect(await show("cachish", "Type")).toBe("notify");
+    const since = await mark();
     await ok("systemctl", "restart", "cachish");
     // No --wait: systemd let `restart` return only after READY=1.
     expect(await get("/secret")).toEqual({ code: 0, stdout: '{"secret": "behind a credential"}\n', stderr: "" });
     expect(await show("cachish", "StatusText")).toBe("serving 2 items to 1 client on 127.0.0.1:2469");
-    expect(await journal("cachish")).toMatch(/^time=\S+ level=info msg=ready version=\S+ listen=127\.0\.0\.1:2469 items=2 clients=1 store=\/var\/cache\/cachish config=\/etc\/cachish\.yml$/m);
+    expect(await journal("cachish", since)).toMatch(/^time=\S+ level=info msg=ready version=\S+ listen=127\.0\.0\.1:2469 items=2 clients=1 store=\/var\/cache\/cachish config=\/etc\/cachish\.yml$/m);
     expect(await journal("cachish")).not.toContain(UPSTREAM_KEY);
   }, 60_000);
+
+  test("the sandbox as shipped: no new privileges, a seccomp filter, no capabilities, a read-only /etc, an empty /root, a /tmp of its own", async () => {
+    const pid = await show("cachish", "MainPID");
+    const status = await ok("cat", `/proc/${pid}/status`);
+    expect(/^NoNewPrivs:\t(\d)$/m.exec(status)?.[1]).toBe("1");
+    expect(/^Seccomp:\t(\d)$/m.exec(status)?.[1]).toBe("2");
+    expect(/^CapEff:\t(\w+)$/m.exec(status)?.[1]).toBe("0000000000000000");
+    // In the service's own mount namespace, as it sees the file system.
+    const inService = (script: string) => box.run(["nsenter", "-t", pid, "-m", "sh", "-c", script]);
+    expect((await inService("touch /etc/cachish-was-here")).stderr).toContain("Read-only file system");
+    // /root holds the packages out there; ProtectHome= leaves an empty, inaccessible folder in its place.
+    expect(await inService("ls -A /root")).toEqual({ code: 0, stdout: "", stderr: "" });
+    await ok("touch", "/tmp/outside");
+    expect((await inService("test -e /tmp/outside")).code).toBe(1);
+  }, 30_000);
 
   test("the README's two dependent units: the program sees every value byte for byte", async () => {
     const units = readmeUnits();
@@ -196,20 +223,27 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
   test("reloads under load: every request answered, the same process, the new configuration served; an invalid file is refused and the old one serves", async () => {
     const pid = await show("cachish", "MainPID");
     setConfig(config().replace("items:\n", `items:\n  /added:\n    module: JsonHttp\n    parameters: {url: "http://127.0.0.1:8080/database-url", field: DATABASE_URL}\n    disable_auth: true\n`));
-    const load = box.sh(`i=0; while [ $i -lt 60 ]; do cachish get /database-url --token ${TOKEN} >/dev/null || echo failed; i=$((i+1)); done`);
+    const since = await mark();
+    // Requests until the last reload is done (a flag file), counted: the load spans every reload.
+    await ok("rm", "-f", "/tmp/reloaded");
+    const load = box.sh(`n=0; until [ -e /tmp/reloaded ]; do cachish get /database-url --token ${TOKEN} >/dev/null || echo failed; n=$((n+1)); done; echo "$n requests"`);
+    await Bun.sleep(300);
     for (let reload = 0; reload < 8; reload++) {
       await ok("systemctl", "reload", "cachish");
       await Bun.sleep(150);
     }
-    expect(await load).toEqual({ code: 0, stdout: "", stderr: "" });
+    await ok("touch", "/tmp/reloaded");
+    const loaded = await load;
+    expect({ code: loaded.code, failed: loaded.stdout.includes("failed"), stderr: loaded.stderr }).toEqual({ code: 0, failed: false, stderr: "" });
+    expect(Number(/^(\d+) requests$/m.exec(loaded.stdout)?.[1])).toBeGreaterThan(10);
     expect(await show("cachish", "MainPID")).toBe(pid);
     expect(await show("cachish", "NRestarts")).toBe("0");
     expect(await box.run(["cachish", "get", "/added"])).toEqual({ code: 0, stdout: `{"DATABASE_URL": "${VALUES.DATABASE_URL}"}\n`, stderr: "" });
-    expect((await journal("cachish")).match(/msg=reloaded /g)?.length).toBe(8);
+    expect((await journal("cachish", since)).match(/msg=reloaded /g)?.length).toBe(8);
 
     setConfig("items: [\n");
     await ok("systemctl", "reload", "cachish");
-    await until("the refusal", async () => (await journal("cachish")).includes("msg=\"reload refused: the configuration is invalid; still serving the previous one\""));
+    await until("the refusal", async () => (await journal("cachish", since)).includes("msg=\"reload refused: the configuration is invalid; still serving the previous one\""));
     expect(await show("cachish", "ActiveState")).toBe("active");
     expect(await show("cachish", "MainPID")).toBe(pid);
     expect((await get("/database-url")).code).toBe(0);
@@ -222,9 +256,10 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     const pid = await show("cachish", "MainPID");
     await Bun.sleep(5000); // 2.5 watchdog intervals: unpinged, it would be killed by now
     expect({ pid: await show("cachish", "MainPID"), restarts: await show("cachish", "NRestarts") }).toEqual({ pid, restarts: "0" });
+    const since = await mark();
     await ok("systemctl", "kill", "--kill-whom=main", "-s", "SIGSTOP", "cachish");
     await until("a restart after the watchdog's timeout", async () => (await show("cachish", "NRestarts")) === "1" && (await show("cachish", "ActiveState")) === "active");
-    expect(await journal("cachish")).toContain("cachish.service: Watchdog timeout");
+    expect(await journal("cachish", since)).toContain("cachish.service: Watchdog timeout");
   }, 60_000);
 
   test("listen: unix:/run/cachish/cachish.sock, as the shipped file suggests: served to another user, kept across restarts and a crash, removed at stop", async () => {
@@ -237,8 +272,10 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     expect(await ok("stat", "-c", "%i", "/run/cachish")).toBe(inode);
     expect((await asNobody()).code).toBe(0);
     // A crash leaves the socket file behind; the restarted daemon replaces it.
+    const restarts = Number(await show("cachish", "NRestarts"));
     await ok("systemctl", "kill", "-s", "KILL", "cachish");
-    await until("the restart after the crash", async () => (await show("cachish", "ActiveState")) === "active" && (await show("cachish", "NRestarts")) !== "0");
+    await until("the restart after the crash", async () => (await show("cachish", "ActiveState")) === "active" && Number(await show("cachish", "NRestarts")) > restarts);
+    expect(await ok("stat", "-c", "%i", "/run/cachish")).toBe(inode);
     expect((await asNobody()).code).toBe(0);
     // The README's first unit, told to ask the socket.
     put("etc/systemd/system/myapp-sh.service.d/socket.conf", "[Service]\nEnvironment=CACHISH_URL=unix:/run/cachish/cachish.sock SEEN_AS=myapp-socket\n");
@@ -295,16 +332,18 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
       for (const [key, value] of Object.entries(VALUES)) expect({ name, key, value: seen.get(key)?.toString("hex") }).toEqual({ name, key, value: Buffer.from(value).toString("hex") });
     }
     // Past its ttl of 1s, the value was fetched, the fetch failed, and the stored value was served.
-    expect(await journal("myapp-sh")).toContain("cachish get: warning: /database-url is a stale value");
+    expect(await journal("myapp-sh", "-b")).toContain("cachish get: warning: /database-url is a stale value");
   }, 120_000);
 
   test("stop, removal and purge: a clean stop; the unit gone with the package; the operator's file kept until purge; a first install; 1.7.0's own file", async () => {
+    const since = await mark();
     await ok("systemctl", "stop", "cachish");
-    expect({ state: await show("cachish", "ActiveState"), result: await show("cachish", "Result"), status: await show("cachish", "ExecMainStatus") }).toEqual({ state: "inactive", result: "success", status: "0" });
-    expect(await journal("cachish")).toMatch(/msg=stopped$/m);
+    expect({ state: await show("cachish", "ActiveState"), result: await show("cachish", "Result"), code: await show("cachish", "ExecMainCode"), status: await show("cachish", "ExecMainStatus") }).toEqual({ state: "inactive", result: "success", code: "1", status: "0" });
+    expect(await journal("cachish", since)).toMatch(/msg=stopping signal=SIGTERM$[\s\S]*msg=stopped$/m);
     await ok("systemctl", "start", "cachish");
     await ok("dpkg", "-r", "cachish");
     expect(await show("cachish", "ActiveState")).toBe("inactive");
+    expect(await box.run(["test", "-e", "/lib/systemd/system/cachish.service"])).toMatchObject({ code: 1 });
     expect(await box.run(["test", "-e", "/usr/bin/cachish"])).toMatchObject({ code: 1 });
     expect(await box.run(["test", "-e", "/etc/cachish.yml"])).toMatchObject({ code: 0 });
     await ok("dpkg", "-P", "cachish");
@@ -313,11 +352,14 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     await ok("dpkg", "-i", "/root/cachish.deb");
     expect({ state: await show("cachish", "ActiveState"), enabled: await show("cachish", "UnitFileState") }).toEqual({ state: "active", enabled: "enabled" });
     expect(readFileSync(inRoot("etc/cachish.yml"), "utf8")).toBe(readFileSync(join(REPO, "packaging/cachish.yml"), "utf8"));
-    // Over a 1.7.0 whose operator wrote no file: the one 1.7.0's postinst wrote runs.
+    // Over a 1.7.0 whose operator wrote no file, and whose prerm leaves its service running
+    // (debhelper's `--restart-after-upgrade`): the file 1.7.0's postinst wrote runs.
     await ok("dpkg", "-P", "cachish");
-    await ok("dpkg", "-i", "/root/cachish-1.7.0.deb");
+    await ok("dpkg", "-i", "/root/cachish-1.7.0-keeps-running.deb");
+    expect(await show("cachish", "ExecStart")).toContain("/opt/venvs/cachish/bin/gunicorn");
     await ok("dpkg", "-i", "/root/cachish.deb");
     expect(readFileSync(inRoot("etc/cachish.yml"), "utf8")).toBe("items: {}\n");
     expect({ state: await show("cachish", "ActiveState"), status: await show("cachish", "StatusText") }).toEqual({ state: "active", status: "serving 0 items to 0 clients on 127.0.0.1:2469" });
+    expect(await show("cachish", "ExecStart")).toContain("/usr/bin/cachish serve");
   }, 60_000);
 });

@@ -39,7 +39,17 @@ export class Container {
     return container;
   }
 
+  /** Boots; a container that does not come up is killed before the error goes on (nobody else holds it). */
   async #start(): Promise<void> {
+    try {
+      await this.#boot();
+    } catch (error) {
+      await this.#kill();
+      throw error;
+    }
+  }
+
+  async #boot(): Promise<void> {
     const nspawn = Bun.spawn(
       ["systemd-nspawn", "--quiet", "-D", this.root, "--register=no", "--keep-unit", "--private-network", "--console=passive", ...this.binds.map((b) => `--bind-ro=${b}`), "-b"],
       { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } },
@@ -80,19 +90,27 @@ export class Container {
   async reboot(): Promise<void> {
     await this.run(["systemctl", "reboot"]);
     // nspawn ends when the container's systemd reboots (status 133); the same root boots again.
-    await this.#ended(60_000);
+    if (!(await this.#ended(60_000))) {
+      await this.#kill();
+      throw new Error("the container did not reboot within 60 s");
+    }
     await this.#start();
   }
 
-  /** Powers the container off; killed if it is not off within 30 s. */
+  /** Powers the container off; killed if it is not off within 20 s. */
   async stop(): Promise<void> {
     if (!this.#nspawn || this.#nspawn.exitCode !== null) return;
     this.#nspawn.kill("SIGTERM"); // nspawn asks the container's systemd to power off
-    if (!(await this.#ended(30_000))) {
-      process.kill(this.#leader, "SIGKILL"); // PID 1 of its namespace: every process inside goes with it
-      this.#nspawn.kill("SIGKILL");
-      await this.#nspawn.exited;
-    }
+    if (!(await this.#ended(20_000))) await this.#kill();
+  }
+
+  async #kill(): Promise<void> {
+    const nspawn = this.#nspawn;
+    if (!nspawn || nspawn.exitCode !== null) return;
+    // PID 1 of its namespace: every process inside goes with it.
+    if (this.#leader) process.kill(this.#leader, "SIGKILL");
+    nspawn.kill("SIGKILL");
+    await nspawn.exited;
   }
 
   async #ended(ms: number): Promise<boolean> {

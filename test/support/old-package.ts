@@ -4,7 +4,8 @@
  * /etc/logrotate.d/cachish as a conffile), a postinst that makes the `cachish` user, writes
  * /etc/cachish.yml root:cachish 0640 when missing and enables and starts the service (as
  * debhelper's scripts do), a prerm that stops the service on upgrade as on removal (as
- * debhelper's `dh_systemd_start` writes it without `--restart-after-upgrade`), and a postrm that
+ * debhelper's `dh_systemd_start` writes it without `--restart-after-upgrade`; with
+ * `stopsOnUpgrade: false`, only on removal, as with that option), and a postrm that
  * deletes /etc/cachish.yml and /var/cache/cachish whenever dpkg calls it, upgrades included.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -29,7 +30,7 @@ fi
 `;
 
 /** Builds the stand-in in `out` and returns the path of its .deb. */
-export function oldPackage(out: string): string {
+export function oldPackage(out: string, options: { stopsOnUpgrade?: boolean } = {}): string {
   const stage = join(out, "cachish-1.7.0");
   const put = (path: string, content: string, mode = 0o644) => {
     mkdirSync(join(stage, path, ".."), { recursive: true });
@@ -42,7 +43,8 @@ export function oldPackage(out: string): string {
   put("DEBIAN/control", `Package: cachish\nVersion: 1.7.0\nArchitecture: ${process.arch === "arm64" ? "arm64" : "amd64"}\nMaintainer: 1.x <x@example.invalid>\nDescription: cachish 1.x (stand-in)\n`);
   put("DEBIAN/conffiles", "/etc/logrotate.d/cachish\n");
   put("DEBIAN/postinst", POSTINST, 0o755);
-  put("DEBIAN/prerm", "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then deb-systemd-invoke stop cachish.service >/dev/null || true; fi\n", 0o755);
+  const when = options.stopsOnUpgrade === false ? '[ "$1" = remove ] && ' : "";
+  put("DEBIAN/prerm", `#!/bin/sh\nset -e\nif ${when}[ -d /run/systemd/system ]; then deb-systemd-invoke stop cachish.service >/dev/null || true; fi\n`, 0o755);
   put("DEBIAN/postrm", "#!/bin/sh\nrm -f /etc/cachish.yml\nrm -rf /var/cache/cachish\nexit 0\n", 0o755);
   // Modes as a package has them, whatever umask this process runs with (a store opened by another test sets 077).
   const chmod = Bun.spawnSync(["chmod", "-R", "u+rwX,go+rX,go-w", stage]);

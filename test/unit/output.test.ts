@@ -1,12 +1,14 @@
 /**
- * `cachish get --format sh` and `--format env` (src/get/output.ts), asked of real shells: the
- * lines, sourced by dash and bash, must give back every generated value byte for byte. `env`
- * lines are read by POSIX double-quote rules, which systemd's EnvironmentFile= reader follows
- * too; test/e2e/real-systemd.test.ts asks a real systemd the same question.
+ * `cachish get --format sh` and `--format env` (src/get/output.ts), asked of their readers: the
+ * lines, sourced by dash and bash, must give back every generated value byte for byte, and
+ * `env` lines must come back exactly from systemd's own reader of environment files
+ * (`load_env_file` of libsystemd-shared, the code behind `EnvironmentFile=`), or be refused by
+ * cachish. test/e2e/real-systemd.test.ts asks a booted systemd the same of the README's units.
  */
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CString, dlopen, FFIType, ptr, read } from "bun:ffi";
 import fc from "fast-check";
 import { type Format, render } from "../../src/get/output";
 import { envValues, parseEnv0 } from "../support/env-values";
@@ -68,4 +70,52 @@ test("--format env refuses a value too long for any program's environment; --for
     why: "the value of BIG is 131068 bytes: more than a program's environment can hold (131072 bytes for KEY=value on Linux); use --field and a file instead",
   });
   expect(render(JSON.stringify({ BIG: `${fits}x` }), "/p", { format: "sh" }).ok).toBe(true);
+});
+
+/** systemd's shared library, where `load_env_file` lives (Debian: /usr/lib/<triplet>/systemd/). */
+function systemdShared(): string | undefined {
+  for (const pattern of ["systemd/libsystemd-shared-*.so", "*/systemd/libsystemd-shared-*.so"]) {
+    for (const found of new Bun.Glob(pattern).scanSync({ cwd: "/usr/lib" })) return `/usr/lib/${found}`;
+  }
+  return undefined;
+}
+
+const SHARED = systemdShared();
+describe.skipIf(!SHARED)(`--format env against systemd's reader of environment files${SHARED ? ` (${SHARED})` : " (skipped: no libsystemd-shared; the systemd package has it)"}`, () => {
+  /** What systemd reads from this file: its KEY=value strings, or the error it returns. */
+  function systemdReads(text: string): string[] | number {
+    const lib = dlopen(SHARED!, { load_env_file: { args: [FFIType.ptr, FFIType.cstring, FFIType.ptr], returns: FFIType.i32 } });
+    const file = join(tempDir(), "env");
+    writeFileSync(file, text);
+    const list = new BigUint64Array(1);
+    const error = lib.symbols.load_env_file(null, Buffer.from(`${file}\0`), ptr(list));
+    lib.close();
+    if (error < 0) return error;
+    const strings: string[] = [];
+    for (let i = 0, entry = 0; list[0] && (entry = read.ptr(Number(list[0]), i * 8)); i++) strings.push(new CString(entry).toString());
+    return strings;
+  }
+
+  // Any code point, noncharacters and lone surrogates among them, besides the characters quoting must get right.
+  const anyValue = fc.string({ unit: fc.oneof(fc.constantFrom("\uFFFF", "\uFDD0", "\u{10FFFE}", "\0", "\uD800"), fc.string({ unit: "binary", minLength: 1, maxLength: 1 })), maxLength: 20 });
+
+  test("every value cachish writes comes back exactly; every value it refuses, systemd would not have read exactly", () => {
+    let refused = 0;
+    fc.assert(
+      fc.property(fc.oneof(envValues, anyValue.map((v) => ({ V_0: v }))), (vars) => {
+        const rendered = render(JSON.stringify(vars), "/p", { format: "env" });
+        const expected = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+        if (rendered.ok) {
+          expect(systemdReads(rendered.text)).toEqual(expected);
+          return;
+        }
+        refused++;
+        // Written without cachish's check, as a plain quoting would: systemd refuses the file or reads something else.
+        const unchecked = Object.entries(vars).map(([k, v]) => `${k}="${v.replace(/["\\`$]/g, "\\$&")}"\n`).join("");
+        expect(systemdReads(unchecked)).not.toEqual(expected);
+      }),
+      { numRuns: 400, seed: 20261130 },
+    );
+    expect(refused).toBeGreaterThan(10);
+  });
 });
