@@ -152,6 +152,8 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     // The same user as 1.x's service, not one made anew.
     expect((await ok("id", "-u", "cachish")).trim()).toBe(uid);
     expect(await ok("sh", "-c", `sed -n 's/^Uid:\\t//p' /proc/${pid}/status`)).toBe(`${uid}\t${uid}\t${uid}\t${uid}\n`);
+    // As the README's upgrade steps say: the journal shows the imported 1.x file, then the ready line.
+    expect(await journal("cachish")).toMatch(new RegExp(`msg="imported the 1\\.x cache file" item=/db file=/var/cache/cachish/${CACHE_FILE} [^\\n]*\\n[^]*msg=ready `));
     // The value 1.x stored, with its upstream (127.0.0.1:9) down: stale, and served.
     const served = await box.run(["cachish", "get", "/db", "--token", "operator-token-1"]);
     expect(served.stdout).toBe('{"db": "postgres://kept"}\n');
