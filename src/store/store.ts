@@ -1,14 +1,19 @@
 /**
  * The durable copy of every item's last good value. Small on purpose: SQLite stands behind
- * it on every host, and a tier shared by a fleet of hosts is planned behind the same shape,
- * which is why the methods are asynchronous although SQLite's are not.
+ * it on every host, and the fleet's tier (fleet.ts) wraps it in the same shape, which is why
+ * the methods are asynchronous although SQLite's are not.
  */
+import type { Item } from "../config/types";
+
 export type Stored = {
   /** The bytes to answer with: JSON as 1.x wrote it. */
   value: Uint8Array;
   /** When the value was fetched, in milliseconds since the epoch. */
   fetchedAt: number;
 };
+
+/** A fetch the store saved: it holds `stored`, as good as what the upstream would have given. */
+export type Held = { kind: "held"; stored: Stored };
 
 export interface Store {
   /** Every stored value, read once at start: hits are answered from memory, not from here. */
@@ -17,6 +22,12 @@ export interface Store {
   /** Durable when the promise resolves: the value may then be sent. */
   put(path: string, stored: Stored): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A store shared with other hosts takes part in each fetch of an item: it may save it
+   * (another host's value), make it wait for another host's fetch and fail, or run `fetch`,
+   * which asks the upstream and puts what it gets. Without it, `fetch` runs alone.
+   */
+  share?<T>(item: Item, fetch: () => Promise<T>): Promise<T | Held>;
 }
 
 /** The store cannot be used: cachish must not start (or serve) without one. */
