@@ -47,14 +47,21 @@ export function decide(policy: Policy, state: State, now: number): Decision;
 export function decide(policy: Policy, state: State, now: number, failed: Failure): Answer;
 export function decide(policy: Policy, state: State, now: number, failed?: Failure): Decision {
   const { storedAt } = state;
+  // max_stale: an older value is never served.
   const servable = storedAt !== undefined && (policy.max_stale === null || now - storedAt <= policy.max_stale);
+  // A failed fetch: the stored value, else 503.
   if (failed) return servable ? { answer: "stale", detail: failed.detail } : unavailable(failed.detail, state, now, failed.status);
+  // ttl: a younger value is answered without asking the upstream.
   if (storedAt !== undefined && fresh(policy, storedAt, now)) return HIT;
+  // max_backoff: in the window nobody asks the upstream, everybody is answered now.
   if (leftAlone(policy, state, now)) return servable ? { answer: "stale", detail: "backoff" } : unavailable("backoff", state, now);
-  // The window has passed: the retry runs in the background while the stored value is answered.
+  // After the window, the retry runs in the background while the stored value is answered.
   if (policy.max_backoff > 0 && state.failures > 0 && servable) return { answer: "stale", detail: state.lastFailure ?? "backoff", ...(state.fetching ? {} : { fetch: "start" }) };
+  // One fetch per item: a request joins the one in flight.
   const fetch = state.fetching ? "join" : "start";
+  // stale_after 0 (stale-while-revalidate): the stored value now, the fetch in the background.
   if (policy.stale_after === 0 && servable) return { answer: "stale", detail: "stale-after", fetch };
+  // Else the request waits for the fetch; with stale_after, for that long at most if a value is servable.
   return { answer: "wait", fetch, staleAfter: servable ? policy.stale_after : null };
 }
 

@@ -50,15 +50,8 @@ export type Fetcher = (item: Item, now: number) => Promise<Uint8Array>;
 type Fresh = { kind: "fresh"; stored: Stored; replaced: boolean; written: boolean; ms: number };
 type Result = Fresh | Held | { kind: "failed"; failure: UpstreamFailure; ms: number };
 
-type Entry = {
-  stored?: Stored;
-  inflight?: Promise<Result>;
-  /** Consecutive failed fetches; 0 when the last one succeeded. */
-  failures: number;
-  /** Until then (ms since the epoch), the upstream is left alone. */
-  retryAt: number;
-  lastFailure?: UpstreamFailure;
-};
+/** What the resolver holds of an item: its value, its fetch in flight, and what policy.ts reads of its failures. */
+type Entry = Pick<State, "failures" | "retryAt" | "lastFailure"> & { stored?: Stored; inflight?: Promise<Result> };
 
 /** A fetch that does not settle (a bug, a stuck socket) gives up this long after its timeout. */
 const DEADLINE_GRACE = 1000;
@@ -88,7 +81,7 @@ export class Resolver {
     this.#clock = options.clock ?? systemClock;
     this.#fetcher = options.fetcher ?? fetchItem;
     this.#metrics = options.metrics;
-    for (const path of this.#items.keys()) this.#entries.set(path, { failures: 0, retryAt: 0 });
+    for (const path of this.#items.keys()) this.#entries.set(path, { failures: 0, retryAt: 0, lastFailure: undefined });
   }
 
   /**
@@ -166,7 +159,7 @@ export class Resolver {
   async reconfigure(items: ReadonlyMap<string, Item>): Promise<void> {
     const entries = new Map<string, Entry>();
     for (const path of items.keys()) {
-      const entry: Entry = this.#entries.get(path) ?? { failures: 0, retryAt: 0 };
+      const entry: Entry = this.#entries.get(path) ?? { failures: 0, retryAt: 0, lastFailure: undefined };
       if (!this.#entries.has(path)) {
         const stored = await this.#store.get(path);
         if (stored) entry.stored = stored;
@@ -183,7 +176,7 @@ export class Resolver {
   }
 
   #state(entry: Entry): State {
-    return { storedAt: entry.stored?.fetchedAt, failures: entry.failures, retryAt: entry.retryAt, lastFailure: entry.lastFailure?.detail, fetching: entry.inflight !== undefined };
+    return { storedAt: entry.stored?.fetchedAt, failures: entry.failures, retryAt: entry.retryAt, lastFailure: entry.lastFailure, fetching: entry.inflight !== undefined };
   }
 
   /**
@@ -210,7 +203,7 @@ export class Resolver {
   }
 
   /** What `pending` settles to within `ms`, else undefined. */
-  async #within(pending: Promise<Result>, ms: number): Promise<Result | undefined> {
+  async #within<T>(pending: Promise<T>, ms: number): Promise<T | undefined> {
     const timer = this.#clock.timer(ms);
     try {
       return await Promise.race([pending, timer.done.then(() => undefined)]);
@@ -247,19 +240,12 @@ export class Resolver {
 
   /** Asks the upstream within the deadline, and stores what it gives before returning it; a failure is counted, logged and thrown. */
   async #fromUpstream(item: Item, entry: Entry, started: number): Promise<Fresh> {
-    const deadline = this.#clock.timer(item.policy.timeout + DEADLINE_GRACE);
-    let value: Uint8Array;
+    let value: Uint8Array | undefined;
     try {
-      value = await Promise.race([
-        this.#fetcher(item, started),
-        deadline.done.then((): never => {
-          throw new UpstreamFailure("timeout", `the fetch did not settle within ${item.policy.timeout} ms`);
-        }),
-      ]);
+      value = await this.#within(this.#fetcher(item, started), item.policy.timeout + DEADLINE_GRACE);
+      if (value === undefined) throw new UpstreamFailure("timeout", `the fetch did not settle within ${item.policy.timeout} ms`);
     } catch (error) {
       throw this.#failed(item, entry, asFailure(error), started);
-    } finally {
-      deadline.cancel();
     }
     const stored = { value, fetchedAt: this.#clock.now() };
     const replaced = entry.stored !== undefined;
@@ -271,11 +257,8 @@ export class Resolver {
       // The value is good and is served; the store keeps the previous one until a write works.
       this.#log.error("could not write a fetched value to the store", { item: item.path, cause: messageOf(error) });
     }
-    entry.stored = stored;
     if (entry.failures > 0) this.#log.info("upstream recovered", { item: item.path, after_failures: entry.failures });
-    entry.failures = 0;
-    entry.retryAt = 0;
-    entry.lastFailure = undefined;
+    Object.assign(entry, { stored, failures: 0, retryAt: 0, lastFailure: undefined });
     this.#metrics?.fetched(item.path, "ok", (stored.fetchedAt - started) / 1000);
     return { kind: "fresh", stored, replaced, written, ms: stored.fetchedAt - started };
   }
@@ -284,7 +267,7 @@ export class Resolver {
   #failed(item: Item, entry: Entry, failure: UpstreamFailure, started: number): UpstreamFailure {
     const now = this.#clock.now();
     entry.failures++;
-    entry.lastFailure = failure;
+    entry.lastFailure = failure.detail;
     entry.retryAt = backoffEnd(item.policy, entry.failures, now);
     this.#metrics?.fetched(item.path, failure.detail, (now - started) / 1000);
     // Once per fetch, however many requests shared it; never the body or a secret.

@@ -1,14 +1,10 @@
 /**
  * A fleet of hosts sharing one PostgreSQL tier (SPEC 5.7), wrapped around the host's own store
- * and its fetches, so that the resolver sees a store like any other:
- *
- * - a value put here goes to the local store, then to the fleet in the background (the answer
- *   does not wait on the database);
- * - a value the fleet announces (LISTEN/NOTIFY, or a catch-up after a reconnect) that is newer
- *   than the host's goes to the local store, then into the host's memory;
- * - before a fetch, the fleet is asked: a value fresher than `ttl` saves it; a lease held by
- *   another host means waiting for that host's value; else this host holds the lease while it
- *   fetches, until its value is in the database or the fetch failed.
+ * and its fetches, so that the resolver sees a store like any other. A value put goes to the
+ * local store, then to the fleet in the background; a newer value the fleet announces goes to
+ * the local store, then into the host's memory. Before a fetch the fleet is asked: a value
+ * fresher than `ttl` saves it; a lease held by another host means waiting for that host's
+ * value; else this host holds the lease until its value is in the database or its fetch failed.
  */
 import { UpstreamFailure } from "../backends/failure";
 import type { Item } from "../config/types";
@@ -36,10 +32,6 @@ export class Fleet implements Store {
     private readonly tier: Tier,
     private readonly context: { log: Logger; now: () => number; metrics?: Metrics | undefined },
   ) {}
-
-  all(): Promise<Map<string, Stored>> {
-    return this.local.all();
-  }
 
   get(path: string): Promise<Stored | undefined> {
     return this.local.get(path);

@@ -15,9 +15,8 @@ export type Stored = {
 /** A fetch the store saved: it holds `stored`, as good as what the upstream would have given. */
 export type Held = { kind: "held"; stored: Stored };
 
+/** Hits are answered from memory, not from here: the resolver reads the store at start and at a reload. */
 export interface Store {
-  /** Every stored value, read once at start: hits are answered from memory, not from here. */
-  all(): Promise<Map<string, Stored>>;
   get(path: string): Promise<Stored | undefined>;
   /** Durable when the promise resolves: the value may then be sent. */
   put(path: string, stored: Stored): Promise<void>;

@@ -45,7 +45,6 @@ describe("the resolver", () => {
     let release = () => {};
     let written = false;
     const { resolver } = setup("", async () => bytes('{"v": 1}'), (store) => ({
-      all: () => store.all(),
       get: (path) => store.get(path),
       close: () => store.close(),
       // A store slow to write: the write completes when the test says so.
@@ -68,7 +67,6 @@ describe("the resolver", () => {
 
   test("a store write that fails: the value is answered all the same, not marked stored, and logged", async () => {
     const { resolver, lines } = setup("", async () => bytes('{"v": 1}'), (store) => ({
-      all: () => store.all(),
       get: (path) => store.get(path),
       close: () => store.close(),
       put: async () => {
