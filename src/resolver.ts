@@ -52,6 +52,7 @@ type Result = Fresh | Held | { kind: "failed"; failure: UpstreamFailure; ms: num
 
 /** What the resolver holds of an item: its value, its fetch in flight, and what policy.ts reads of its failures. */
 type Entry = Pick<State, "failures" | "retryAt" | "lastFailure"> & { stored?: Stored; inflight?: Promise<Result> };
+const newEntry = (): Entry => ({ failures: 0, retryAt: 0, lastFailure: undefined });
 
 /** A fetch that does not settle (a bug, a stuck socket) gives up this long after its timeout. */
 const DEADLINE_GRACE = 1000;
@@ -81,7 +82,7 @@ export class Resolver {
     this.#clock = options.clock ?? systemClock;
     this.#fetcher = options.fetcher ?? fetchItem;
     this.#metrics = options.metrics;
-    for (const path of this.#items.keys()) this.#entries.set(path, { failures: 0, retryAt: 0, lastFailure: undefined });
+    for (const path of this.#items.keys()) this.#entries.set(path, newEntry());
   }
 
   /**
@@ -159,8 +160,9 @@ export class Resolver {
   async reconfigure(items: ReadonlyMap<string, Item>): Promise<void> {
     const entries = new Map<string, Entry>();
     for (const path of items.keys()) {
-      const entry: Entry = this.#entries.get(path) ?? { failures: 0, retryAt: 0, lastFailure: undefined };
-      if (!this.#entries.has(path)) {
+      let entry = this.#entries.get(path);
+      if (!entry) {
+        entry = newEntry();
         const stored = await this.#store.get(path);
         if (stored) entry.stored = stored;
       }
