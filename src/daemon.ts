@@ -4,10 +4,11 @@
 import { formatListen } from "./config/listen";
 import type { Config, Listen } from "./config/types";
 import { clearStaleSocket, type Listener, listen, type Routes } from "./http/server";
-import { openResolver } from "./local";
 import type { Logger } from "./log";
 import { messageOf } from "./error-text";
 import { Metrics } from "./metrics";
+import { openResolver } from "./open";
+import { startRefresh } from "./refresh";
 import { type Clock, systemClock } from "./resolver";
 import { SharedTier } from "./store/shared";
 
@@ -59,8 +60,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
     throw new ListenError(`cannot listen on ${formatListen(address)}: ${why}`);
   }
   ready = true;
-  resolver.startShared();
-  resolver.startRefresh();
+  let stopRefresh = startRefresh(resolver, clock);
   const shown = address.kind === "unix" ? formatListen(address) : formatListen({ ...address, port: listener.server.port ?? address.port });
   return {
     address: shown,
@@ -70,7 +70,9 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       if (next.cache_dir !== current.cache_dir) notes.push("`cache_dir` changed: it takes effect at the next restart");
       const sharedOf = (c: Config) => (c.shared_store ? `${c.shared_store.url.reveal()}\n${c.shared_store.key.reveal()}\n${c.shared_store.timeout}` : "");
       if (sharedOf(next) !== sharedOf(current)) notes.push("`shared_store` changed: it takes effect at the next restart");
+      stopRefresh();
       await resolver.reconfigure(next.items);
+      stopRefresh = startRefresh(resolver, clock);
       listener.reroute();
       if (next.metrics) routes.metrics = metrics;
       else delete routes.metrics;
@@ -81,8 +83,8 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       ready = false;
       // Stops accepting at once; the requests in flight finish (each bounded by its item's timeout).
       await listener.server.stop(false);
+      stopRefresh();
       await resolver.stop();
-      await shared?.close();
       await store.close();
     },
   };

@@ -4,7 +4,7 @@
  */
 import { loadConfig } from "../config/load";
 import { messageOf } from "../error-text";
-import { openResolver } from "../local";
+import { openResolver } from "../open";
 import { createLogger } from "../log";
 import { StoreError } from "../store/store";
 import { type Answer, fromOutcome, fromResponse } from "./answer";

@@ -61,7 +61,7 @@ export class SqliteStore implements Store {
     return new SqliteStore(dir, log);
   }
 
-  /** Every sound stored value; a corrupt one is logged and left out. */
+  /** Every sound stored value, read once at start; a corrupt one is logged and left out. */
   async all(): Promise<Map<string, Stored>> {
     if (!this.#db) return new Map(this.#held);
     const all = new Map<string, Stored>();

@@ -1,8 +1,10 @@
 /**
  * The durable copy of every item's last good value. Small on purpose: SQLite stands behind
- * it on every host, and a tier shared by a fleet of hosts is planned behind the same shape,
- * which is why the methods are asynchronous although SQLite's are not.
+ * it on every host, and the fleet's tier (fleet.ts) wraps it in the same shape, which is why
+ * the methods are asynchronous although SQLite's are not.
  */
+import type { Item } from "../config/types";
+
 export type Stored = {
   /** The bytes to answer with: JSON as 1.x wrote it. */
   value: Uint8Array;
@@ -10,13 +12,21 @@ export type Stored = {
   fetchedAt: number;
 };
 
+/** A fetch the store saved: it holds `stored`, as good as what the upstream would have given. */
+export type Held = { kind: "held"; stored: Stored };
+
+/** Hits are answered from memory, not from here: the resolver reads the store at start and at a reload. */
 export interface Store {
-  /** Every stored value, read once at start: hits are answered from memory, not from here. */
-  all(): Promise<Map<string, Stored>>;
   get(path: string): Promise<Stored | undefined>;
   /** Durable when the promise resolves: the value may then be sent. */
   put(path: string, stored: Stored): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A store shared with other hosts takes part in each fetch of an item: it may save it
+   * (another host's value), make it wait for another host's fetch and fail, or run `fetch`,
+   * which asks the upstream and puts what it gets. Without it, `fetch` runs alone.
+   */
+  share?<T>(item: Item, fetch: () => Promise<T>): Promise<T | Held>;
 }
 
 /** The store cannot be used: cachish must not start (or serve) without one. */

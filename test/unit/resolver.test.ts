@@ -10,6 +10,7 @@ import { type Fetcher, type Outcome, Resolver } from "../../src/resolver";
 import { SqliteStore } from "../../src/store/sqlite";
 import type { Store } from "../../src/store/store";
 import { Metrics } from "../../src/metrics";
+import { startRefresh } from "../../src/refresh";
 import { FakeClock, settle } from "../support/clock";
 import { check, yaml } from "../support/config";
 import { tempDir } from "../support/temp";
@@ -44,7 +45,6 @@ describe("the resolver", () => {
     let release = () => {};
     let written = false;
     const { resolver } = setup("", async () => bytes('{"v": 1}'), (store) => ({
-      all: () => store.all(),
       get: (path) => store.get(path),
       close: () => store.close(),
       // A store slow to write: the write completes when the test says so.
@@ -67,7 +67,6 @@ describe("the resolver", () => {
 
   test("a store write that fails: the value is answered all the same, not marked stored, and logged", async () => {
     const { resolver, lines } = setup("", async () => bytes('{"v": 1}'), (store) => ({
-      all: () => store.all(),
       get: (path) => store.get(path),
       close: () => store.close(),
       put: async () => {
@@ -417,7 +416,7 @@ describe("refresh", () => {
   test("fetches at start and at each interval, never two at once, and not in a backoff window", async () => {
     const { fetcher, calls } = scripted();
     const { resolver, clock } = setup(", refresh: 10s, timeout: 30s", fetcher);
-    resolver.startRefresh();
+    const stopRefresh = startRefresh(resolver, clock);
     expect(calls.length).toBe(1);
     // The first fetch is slow: the next tick finds it in flight and starts none.
     await clock.advance(10_000);
@@ -431,12 +430,28 @@ describe("refresh", () => {
     await clock.advance(10_000);
     expect(calls.length).toBe(3);
     // Stopping waits for the fetch in flight, then no tick starts another.
+    stopRefresh();
     const stopped = resolver.stop();
     calls[2]!.resolve(bytes("2"));
     await stopped;
     await clock.advance(60_000);
     expect(calls.length).toBe(3);
     expect(clock.pending()).toBe(0);
+  });
+
+  test("a tick in a backoff window leaves the upstream alone; the first tick after it asks", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, clock } = setup(", refresh: 400ms, timeout: 30s", fetcher);
+    const stopRefresh = startRefresh(resolver, clock);
+    calls[0]!.reject(down());
+    // A window of 1 s from the failure: the ticks at 400 and 800 ms start nothing, the one at 1200 ms does.
+    await clock.advance(800);
+    expect(calls.length).toBe(1);
+    await clock.advance(400);
+    expect(calls.length).toBe(2);
+    stopRefresh();
+    calls[1]!.resolve(bytes("1"));
+    await resolver.stop();
   });
 });
 
@@ -477,7 +492,7 @@ describe("the store", () => {
 
   test("an item the configuration no longer has is not loaded", async () => {
     const { resolver } = setup("", async () => bytes("1"));
-    resolver.load(new Map([["/gone", { value: bytes("1"), fetchedAt: 1 }]]));
+    resolver.take("/gone", { value: bytes("1"), fetchedAt: 1 });
     expect(resolver.stored("/gone")).toBeUndefined();
     expect(resolver.item("/gone") as Item | undefined).toBeUndefined();
   });

@@ -1,0 +1,139 @@
+/**
+ * The fleet's protocol (SPEC 5.7) in-process: the real resolver and SQLite store, the fleet
+ * wrapped around them, and a tier the test plays (the PostgreSQL itself is in e2e/fleet.test.ts).
+ */
+import { describe, expect, test } from "bun:test";
+import { UpstreamFailure } from "../../src/backends/failure";
+import { createLogger } from "../../src/log";
+import { Metrics } from "../../src/metrics";
+import { Resolver } from "../../src/resolver";
+import { Fleet, type Tier } from "../../src/store/fleet";
+import { SqliteStore } from "../../src/store/sqlite";
+import type { Stored } from "../../src/store/store";
+import { FakeClock, settle } from "../support/clock";
+import { check, yaml } from "../support/config";
+import { tempDir } from "../support/temp";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (stored: Stored | undefined) => stored && new TextDecoder().decode(stored.value);
+
+/** Another host's database, as the test makes it: rows, leases, and what this host asked of it. */
+class FakeTier implements Tier {
+  readonly rows = new Map<string, Stored>();
+  readonly heldByOthers = new Set<string>();
+  readonly asked: string[] = [];
+  #onValue: (path: string, stored: Stored) => void = () => {};
+  /** Set by a test to see what the local store holds when the fleet's write comes. */
+  beforeWrite: (path: string) => Promise<void> = async () => {};
+  start(onValue: (path: string, stored: Stored) => void) {
+    this.#onValue = onValue;
+  }
+  async read(path: string) {
+    return this.rows.get(path);
+  }
+  async write(path: string, stored: Stored) {
+    await this.beforeWrite(path);
+    this.asked.push(`write ${path}`);
+    this.rows.set(path, stored);
+  }
+  async lease(path: string) {
+    this.asked.push(`lease ${path}`);
+    return this.heldByOthers.has(path) ? ("held" as const) : ("mine" as const);
+  }
+  async release(path: string) {
+    this.asked.push(`release ${path}`);
+  }
+  async close() {}
+  /** Another host wrote a value: NOTIFY. */
+  announce(path: string, stored: Stored) {
+    this.rows.set(path, stored);
+    this.#onValue(path, stored);
+  }
+}
+
+function setup(policy = "", fetcher = async () => bytes('{"here": 1}')) {
+  const { config } = check(yaml("items:", `  /a: {module: JsonHttp, disable_auth: true, parameters: {url: 'http://x/a'}${policy}}`));
+  const lines: string[] = [];
+  const log = createLogger({ format: "logfmt", level: "debug" }, (t) => lines.push(...t.trimEnd().split("\n")));
+  const local = SqliteStore.open(tempDir(), log);
+  const tier = new FakeTier();
+  const clock = new FakeClock();
+  const metrics = new Metrics();
+  metrics.sharedUp = () => true;
+  const fleet = new Fleet(local, tier, { log, now: () => clock.now(), metrics });
+  let calls = 0;
+  const resolver = new Resolver({ items: config!.items, store: fleet, log, clock, metrics, fetcher: () => (calls++, fetcher()) });
+  fleet.follow(resolver);
+  const logged = (msg: string) => (log.flush(), lines.filter((l) => l.includes(`msg="${msg}"`)).length);
+  return { resolver, local, tier, clock, metrics, calls: () => calls, logged };
+}
+
+describe("the fleet", () => {
+  test("a value fetched here: the local store, then the fleet, then the lease is given back; the answer does not wait on the database", async () => {
+    const { resolver, local, tier } = setup();
+    let release = () => {};
+    const seenLocally: (string | undefined)[] = [];
+    tier.beforeWrite = async (path) => {
+      seenLocally.push(text(await local.get(path)));
+      await new Promise<void>((resolve) => (release = resolve));
+    };
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", stored: true });
+    expect(tier.asked).toEqual(["lease /a"]);
+    release();
+    await settle();
+    expect(seenLocally).toEqual(['{"here": 1}']);
+    expect(tier.asked).toEqual(["lease /a", "write /a", "release /a"]);
+  });
+
+  test("a value of the fleet fresher than ttl saves the fetch: a hit, kept locally, counted", async () => {
+    const { resolver, local, tier, clock, metrics, calls } = setup(", ttl: 10s");
+    tier.rows.set("/a", { value: bytes('{"fleet": 1}'), fetchedAt: clock.now() - 9000 });
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "hit", fetchedAt: clock.now() - 9000 });
+    expect(calls()).toBe(0);
+    expect(text(await local.get("/a"))).toBe('{"fleet": 1}');
+    expect(metrics.render(resolver.states())).toContain('cachish_shared_fetches_saved_total{item="/a"} 1');
+    expect(tier.asked).toEqual(["lease /a", "release /a"]);
+  });
+
+  test("a lease held by another host: its value, announced in time, is a hit; none in time is a `lease` failure, not the upstream's", async () => {
+    const { resolver, tier, clock, calls, logged, metrics } = setup(", timeout: 100ms, max_backoff: 30s");
+    tier.heldByOthers.add("/a");
+    const waiting = resolver.resolve("/a");
+    await Bun.sleep(20);
+    tier.announce("/a", { value: bytes('{"other": 1}'), fetchedAt: clock.now() });
+    expect(await waiting).toMatchObject({ kind: "hit" });
+    clock.t += 1;
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "lease" });
+    expect(calls()).toBe(0);
+    // Not an upstream failure: no backoff, no log line, no fetch counted.
+    expect(logged("upstream failure")).toBe(0);
+    expect(metrics.render(resolver.states())).toContain('cachish_upstream_failing{item="/a"} 0');
+    expect(resolver.peek("/a")).toBeUndefined();
+  });
+
+  test("a failed fetch gives the lease back at once and writes nothing", async () => {
+    const { resolver, tier } = setup("", async () => {
+      throw new UpstreamFailure("connect", "ECONNREFUSED");
+    });
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "unavailable", detail: "connect" });
+    await settle();
+    expect(tier.asked).toEqual(["lease /a", "release /a"]);
+  });
+
+  test("announced values: a newer one is taken into the store and memory; an older one, another host's item, or one not JSON is not", async () => {
+    const { resolver, local, tier, clock, logged } = setup();
+    const at = clock.now();
+    tier.announce("/a", { value: bytes('{"v": 2}'), fetchedAt: at });
+    await settle();
+    expect(text(resolver.stored("/a"))).toBe('{"v": 2}');
+    expect(text(await local.get("/a"))).toBe('{"v": 2}');
+    tier.announce("/a", { value: bytes('{"v": 1}'), fetchedAt: at - 1 });
+    tier.announce("/elsewhere", { value: bytes('{"v": 3}'), fetchedAt: at + 1 });
+    tier.announce("/a", { value: bytes("{not json"), fetchedAt: at + 1 });
+    await settle();
+    expect(text(resolver.stored("/a"))).toBe('{"v": 2}');
+    expect(text(await local.get("/a"))).toBe('{"v": 2}');
+    expect(await local.get("/elsewhere")).toBeUndefined();
+    expect(logged("a value of the shared store is not JSON; it is ignored")).toBe(1);
+  });
+});
