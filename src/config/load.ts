@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { startEnvironment } from "../environment";
 import { fileProblem } from "../files";
-import { compileGlob, globMatches } from "../fnmatch";
+import { globToRegExp } from "../glob";
 import type { Field, ObjectShape } from "./describe";
 import { MAX_BYTES, parseWithYaml } from "./yaml-doc";
 import { LOG, POLICY_FIELDS, TOP } from "./keys";
@@ -107,11 +107,9 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
     // A glob that failed its check is undefined in the list; its problem is reported already.
     const patterns = raw?.url as (string | undefined)[] | undefined;
     if (!raw || !patterns || patterns.some((p) => typeof p !== "string")) continue;
-    const globs = (patterns as string[]).map(compileGlob);
+    const globs = (patterns as string[]).map(globToRegExp);
     globs.forEach((glob, index) => {
-      if (![...itemsMap.keys()].some((path) => globMatches(glob, path))) {
-        w.warn(w.at(patterns, index), "this glob matches no item");
-      }
+      if (![...itemsMap.keys()].some((path) => glob.test(path))) w.warn(w.at(patterns, index), "this glob matches no item");
     });
     const digest = raw.token ? sha256((raw.token as Secret).reveal()) : raw.token_sha256 ? Buffer.from(raw.token_sha256 as string, "hex") : undefined;
     if (!digest) continue;
@@ -123,8 +121,8 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
       continue;
     }
     owners.set(hex, name);
-    const reach = new Set([...items.keys()].filter((path) => globs.some((glob) => globMatches(glob, path))));
-    clients.push({ name, tokenSha256: new Uint8Array(digest), globs, items: reach });
+    const reach = new Set([...items.keys()].filter((path) => globs.some((glob) => glob.test(path))));
+    clients.push({ name, tokenSha256: new Uint8Array(digest), items: reach });
   }
 
   // With a client that did not load, who may read what is not known: no guess is reported.
