@@ -12,8 +12,8 @@
  *   then costs the running daemon no stall.
  */
 import { CST, type ErrorCode, isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
-import { Lines, type MapNode, type Parsed, type Range, type SeqNode, type YamlNode } from "./nodes";
-import type { Problem } from "./walk";
+import { Lines, type MapNode, type Parsed, type SeqNode, type YamlNode } from "./nodes";
+import type { Problem } from "./problems";
 
 /**
  * PyYAML's SafeLoader (1.x's reader) resolves plain scalars by its own regular expressions, which
@@ -173,7 +173,7 @@ export function parseWithYaml(source: string): Parsed {
     return refused(lines, TOO_DEEP, deepAt);
   }
   // 1.x read its file with PyYAML, which speaks YAML 1.1: `yes`, `on` and `True` are booleans
-  // there, and a 1.x file must mean the same here (PYYAML above). Duplicate keys are the walker's to report.
+  // there, and a 1.x file must mean the same here (PYYAML above). Duplicate keys are the validator's to report.
   // The schema is named too: a `%YAML 1.2` directive in the file would otherwise switch the
   // yaml package to 1.2's, where PyYAML still reads 1.1.
   const doc = parseDocument(source, { version: "1.1", schema: "yaml-1.1", prettyErrors: false, uniqueKeys: false, merge: true, customTags: (tags) => asPyYaml(tags as Tag[]) as typeof tags });
@@ -188,41 +188,41 @@ export function parseWithYaml(source: string): Parsed {
   // so one pass finds them; the yaml package's own lookup searches the whole document per alias.
   const anchors = new Map<string, YamlNode | null>();
   const made = new Map<unknown, YamlNode>();
-  let tooDeep: Range | undefined;
+  let tooDeep: number | undefined;
   const convert = (node: unknown, depth: number): YamlNode | null => {
     if (isAlias(node)) return anchors.get(node.source) ?? null;
     if (node === undefined || node === null) return null;
     const known = made.get(node);
     if (known) return known;
-    const range = ((node as { range?: Range }).range ?? [0, 0, 0]).slice(0, 3) as Range;
+    const offset = (node as { range?: number[] }).range?.[0] ?? 0;
     if (depth > MAX_DEPTH) {
-      tooDeep ??= range;
+      tooDeep ??= offset;
       return null;
     }
     const anchor = (node as { anchor?: string }).anchor;
     let result: YamlNode | null = null;
     if (isMap(node)) {
-      const map: MapNode = { kind: "map", items: [], range };
+      const map: MapNode = { kind: "map", items: [], offset };
       result = map;
       made.set(node, map);
       if (anchor) anchors.set(anchor, map);
       for (const pair of node.items) if (isPair(pair)) map.items.push({ key: convert(pair.key, depth + 1), value: convert(pair.value, depth + 1) });
     } else if (isSeq(node)) {
-      const seq: SeqNode = { kind: "seq", items: [], range };
+      const seq: SeqNode = { kind: "seq", items: [], offset };
       result = seq;
       made.set(node, seq);
       if (anchor) anchors.set(anchor, seq);
       for (const item of node.items) seq.items.push(convert(item, depth + 1));
     } else if (isScalar(node)) {
-      result = { kind: "scalar", value: node.value, range };
+      result = { kind: "scalar", value: node.value, offset };
       made.set(node, result);
       if (anchor) anchors.set(anchor, result);
     }
     return result;
   };
   const contents = convert(doc.contents, 0);
-  if (tooDeep) {
-    return refused(lines, TOO_DEEP, tooDeep[0]);
+  if (tooDeep !== undefined) {
+    return refused(lines, TOO_DEEP, tooDeep);
   }
   const values = expandedSize(contents);
   if (values > MAX_VALUES) {

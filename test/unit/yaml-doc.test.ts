@@ -8,13 +8,30 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as yamlParse } from "yaml";
 import { loadConfig } from "../../src/config/load";
-import { toJS, type YamlNode } from "../../src/config/nodes";
+import type { YamlNode } from "../../src/config/nodes";
 import { MAX_BYTES, MAX_DEPTH, parseWithYaml } from "../../src/config/yaml-doc";
 import { check } from "../support/config";
 import { askPython, PYTHON_WITH_YAML } from "../support/python";
 import { tempDir } from "../support/temp";
 
 const SECRET = "s3cr3t-token-do-not-print";
+
+/** A node as plain data, as the yaml package's `parse` gives it: mappings as objects, lists as arrays. */
+function toJS(node: YamlNode | null, seen = new Map<YamlNode, unknown>()): unknown {
+  if (node === null) return null;
+  if (node.kind === "scalar") return node.value;
+  if (seen.has(node)) return seen.get(node); // an alias of an enclosing node
+  if (node.kind === "seq") {
+    const list: unknown[] = [];
+    seen.set(node, list);
+    for (const item of node.items) list.push(toJS(item, seen));
+    return list;
+  }
+  const record: Record<string, unknown> = {};
+  seen.set(node, record);
+  for (const { key, value } of node.items) record[String(toJS(key, seen))] = toJS(value, seen);
+  return record;
+}
 
 /** How long `work` takes, in ms. */
 function timed(work: () => void): number {
