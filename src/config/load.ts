@@ -6,7 +6,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { startEnvironment } from "../environment";
-import { fileProblem } from "../files";
+import { systemProblem } from "../error-text";
 import { globToRegExp } from "../glob";
 import { defaultValue, type Field, type ObjectShape } from "./describe";
 import { MAX_BYTES, parseWithYaml } from "./yaml-doc";
@@ -34,7 +34,7 @@ export function loadConfig(file: string, env: Env = startEnvironment): LoadResul
   try {
     source = readCapped(file, MAX_BYTES + 1);
   } catch (error) {
-    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${fileProblem(error)}` }] };
+    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${systemProblem(error)}` }] };
   }
   return parseConfig(source, file, env);
 }
