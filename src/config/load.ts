@@ -9,7 +9,7 @@ import { startEnvironment } from "../environment";
 import { systemProblem } from "../error-text";
 import { globToRegExp } from "../glob";
 import { defaultValue, type Field, type ObjectShape } from "./describe";
-import { MAX_BYTES, parseWithYaml } from "./yaml-doc";
+import { MAX_BYTES, parseYaml } from "./yaml-doc";
 import { LOG, POLICY_FIELDS, TOP } from "./keys";
 import { parseListen } from "./listen";
 import type { Secret } from "./secret";
@@ -58,7 +58,7 @@ function readCapped(file: string, limit: number): string {
 
 /** The same as loadConfig, from text already read; `file` anchors relative paths. */
 export function parseConfig(source: string, file: string, env: Env = startEnvironment): LoadResult {
-  const parsed = parseWithYaml(source);
+  const parsed = parseYaml(source);
   const baseDir = dirname(resolve(file));
   const validator = new Validator(parsed.lines, env, baseDir);
   const syntax = parsed.problems;

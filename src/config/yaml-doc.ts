@@ -163,7 +163,7 @@ function tooDeepFlow(source: string): number | undefined {
   return undefined;
 }
 
-export function parseWithYaml(source: string): Parsed {
+export function parseYaml(source: string): Parsed {
   const lines = lineStarts(source);
   if (Buffer.byteLength(source) > MAX_BYTES) {
     return refused(lines, `the file is larger than ${MAX_BYTES / 1024} KiB, far more than a configuration needs; it is not read`);
