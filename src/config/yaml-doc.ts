@@ -11,7 +11,7 @@
  *   through aliases, to more values than any configuration holds. A reload with such a file
  *   then costs the running daemon no stall.
  */
-import { CST, type ErrorCode, isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
+import { CST, type ErrorCode, isAlias, isMap, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
 import { Lines, type MapNode, type Parsed, type SeqNode, type YamlNode } from "./nodes";
 import type { Problem } from "./problems";
 
@@ -186,39 +186,32 @@ export function parseYaml(source: string): Parsed {
   // An alias becomes the node its anchor names: the latest anchor of that name before it, as
   // YAML says. Anchors are met in the order of the file (an alias may name an enclosing node),
   // so one pass finds them; the yaml package's own lookup searches the whole document per alias.
-  const anchors = new Map<string, YamlNode | null>();
-  const made = new Map<unknown, YamlNode>();
+  const anchors = new Map<string, YamlNode>();
   let tooDeep: number | undefined;
   const convert = (node: unknown, depth: number): YamlNode | null => {
     if (isAlias(node)) return anchors.get(node.source) ?? null;
-    if (node === undefined || node === null) return null;
-    const known = made.get(node);
-    if (known) return known;
-    const offset = (node as { range?: number[] }).range?.[0] ?? 0;
+    const offset = (node as { range?: number[] } | null | undefined)?.range?.[0] ?? 0;
     if (depth > MAX_DEPTH) {
       tooDeep ??= offset;
       return null;
     }
-    const anchor = (node as { anchor?: string }).anchor;
-    let result: YamlNode | null = null;
+    if (isScalar(node)) return anchored(node, { kind: "scalar", value: node.value, offset });
     if (isMap(node)) {
-      const map: MapNode = { kind: "map", items: [], offset };
-      result = map;
-      made.set(node, map);
-      if (anchor) anchors.set(anchor, map);
-      for (const pair of node.items) if (isPair(pair)) map.items.push({ key: convert(pair.key, depth + 1), value: convert(pair.value, depth + 1) });
-    } else if (isSeq(node)) {
-      const seq: SeqNode = { kind: "seq", items: [], offset };
-      result = seq;
-      made.set(node, seq);
-      if (anchor) anchors.set(anchor, seq);
-      for (const item of node.items) seq.items.push(convert(item, depth + 1));
-    } else if (isScalar(node)) {
-      result = { kind: "scalar", value: node.value, offset };
-      made.set(node, result);
-      if (anchor) anchors.set(anchor, result);
+      const map = anchored<MapNode>(node, { kind: "map", items: [], offset });
+      for (const pair of node.items) map.items.push({ key: convert(pair.key, depth + 1), value: convert(pair.value, depth + 1) });
+      return map;
     }
-    return result;
+    if (isSeq(node)) {
+      const seq = anchored<SeqNode>(node, { kind: "seq", items: [], offset });
+      for (const item of node.items) seq.items.push(convert(item, depth + 1));
+      return seq;
+    }
+    return null;
+  };
+  /** Named by its anchor before its children are made: an alias among them may name it. */
+  const anchored = <T extends YamlNode>(node: { anchor?: string }, made: T): T => {
+    if (node.anchor) anchors.set(node.anchor, made);
+    return made;
   };
   const contents = convert(doc.contents, 0);
   if (tooDeep !== undefined) {
