@@ -5,7 +5,7 @@ import { formatListen } from "./config/listen";
 import type { Config, Listen } from "./config/types";
 import { clearStaleSocket, type Listener, listen, type Routes } from "./http/server";
 import type { Logger } from "./log";
-import { messageOf } from "./error-text";
+import { systemProblem } from "./error-text";
 import { Metrics } from "./metrics";
 import { openResolver } from "./open";
 import { startRefresh } from "./refresh";
@@ -55,9 +55,7 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
   } catch (error) {
     await store.close();
     if (error instanceof ListenError) throw error;
-    const code = (error as { code?: string }).code;
-    const why = code === "EADDRINUSE" ? "the address is already in use" : code === "EACCES" ? "permission denied" : messageOf(error);
-    throw new ListenError(`cannot listen on ${formatListen(address)}: ${why}`);
+    throw new ListenError(`cannot listen on ${formatListen(address)}: ${systemProblem(error)}`);
   }
   ready = true;
   let stopRefresh = startRefresh(resolver, clock);

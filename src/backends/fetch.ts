@@ -4,6 +4,7 @@
  * at `max_body` whatever Content-Length says, and every way it can go wrong turned into an
  * UpstreamFailure of a known kind.
  */
+import { connectProblem } from "../error-text";
 import { VERSION } from "../version";
 import { UpstreamFailure } from "./failure";
 
@@ -116,11 +117,4 @@ async function readCapped(response: Response, whole: boolean, maxBody: number, t
     if (timedOut()) throw new UpstreamFailure("timeout", `the body did not arrive within ${timeout} ms`);
     throw new UpstreamFailure("connect", `the connection broke while reading the body: ${connectProblem(error)}`);
   }
-}
-
-/** A short cause without the URL (which may hold credentials): Bun's codes say enough. */
-function connectProblem(error: unknown): string {
-  const code = (error as { code?: string }).code;
-  if (code) return code;
-  return error instanceof Error ? error.name : "connection failed";
 }

@@ -4,16 +4,13 @@ import { asFailure } from "../backends/failure";
 import type { Config } from "../config/types";
 import { createLogger } from "../log";
 import { SharedTier } from "../store/shared";
-import { type LoadResult, loadConfig, type Problem } from "../config/load";
+import { storeFile } from "../store/sqlite";
+import { type LoadResult, loadConfig } from "../config/load";
 import { locateConfig } from "../config/locate";
+import { formatProblem, type Problem } from "../config/problems";
 import { type Summary, summarize } from "../config/summary";
 import { UsageError } from "./errors";
 import type { Command, Output } from "./run";
-
-export function formatProblem(file: string, problem: Problem): string {
-  const where = problem.at ? `${file}:${problem.at.line}:${problem.at.column}` : file;
-  return `${where}: ${problem.severity}: ${problem.message}`;
-}
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -71,7 +68,7 @@ export function report(result: LoadResult, strict: boolean): CheckReport {
     errors,
     warnings,
     problems: result.problems.map((p) => (strict ? { ...p, severity: "error" } : p)),
-    summary: valid && result.config ? summarize(result.config) : null,
+    summary: valid && result.config ? summarize(result.config, storeFile(result.config.cache_dir)) : null,
   };
 }
 

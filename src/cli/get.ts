@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import { formatDuration, parseDuration } from "../config/units";
-import { fileProblem } from "../files";
+import { systemProblem } from "../error-text";
 import type { Answer } from "../get/answer";
 import { askDaemon, askLocal, DEFAULT_SERVER } from "../get/ask";
 import { type Format, render } from "../get/output";
@@ -25,7 +25,7 @@ function readToken(file: string): string {
   try {
     return readFileSync(file, "utf8").replace(/\r?\n$/, "");
   } catch (error) {
-    throw new CliError(`cachish get: cannot read the token file ${file}: ${fileProblem(error)}`, EXIT.error);
+    throw new CliError(`cachish get: cannot read the token file ${file}: ${systemProblem(error)}`, EXIT.error);
   }
 }
 

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { parseListen } from "../config/listen";
-import { loadConfig, type Problem } from "../config/load";
+import { loadConfig } from "../config/load";
 import { locateConfig } from "../config/locate";
 import type { Config, Listen } from "../config/types";
 import { type Daemon, ListenError, startDaemon } from "../daemon";
@@ -9,7 +9,7 @@ import { systemdNotifier } from "../systemd";
 import { createLogger, type Logger } from "../log";
 import { StoreError } from "../store/store";
 import { VERSION } from "../version";
-import { formatProblem } from "./check-config";
+import { formatProblem, type Problem } from "../config/problems";
 import { CliError, UsageError } from "./errors";
 import type { Command, Output } from "./run";
 

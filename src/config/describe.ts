@@ -1,10 +1,12 @@
 /**
  * The vocabulary in which cachish.yml is described. keys.ts says, in these terms, every key
- * there is; the validator (walk.ts), the defaults, the JSON Schema (schema.ts) and the
+ * there is; the validator (validate.ts), the defaults, the JSON Schema (schema.ts) and the
  * README's reference (reference.ts) are all read off that one description.
  */
+import { parseDuration, parseSize } from "./units";
 
 export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key";
+export type KeyFormat = "item-path" | "header-name";
 
 export type Shape =
   | {
@@ -23,7 +25,7 @@ export type Shape =
   /** `emptyWarning`: an empty list is a warning with this reason, not an error (1.x started with it). */
   | { type: "one-or-list"; of: Shape; emptyWarning?: string }
   /** Keys chosen by the user (item paths, client names, header names). */
-  | { type: "map"; keyFormat?: "item-path" | "header-name"; keyDoc: string; values: Shape }
+  | { type: "map"; keyFormat?: KeyFormat; keyDoc: string; values: Shape }
   | ObjectShape
   /** Whose fields depend on the sibling key `discriminator`, as `parameters` on `module`. */
   | { type: "variant"; discriminator: string; variants: Record<string, ObjectShape> }
@@ -57,3 +59,12 @@ export type Field = {
   ignoredBecause?: string;
   since: "1.x" | "2.0";
 };
+
+/** A field's default, read by the same parsers as a written value. */
+export function defaultValue(field: Field): unknown {
+  if (field.default === undefined) return field.nullable ? null : undefined;
+  if (field.shape.type === "duration") return parseDuration(field.default);
+  if (field.shape.type === "size") return parseSize(field.default);
+  if (field.shape.type === "one-or-list") return [field.default];
+  return field.default;
+}

@@ -1,22 +1,21 @@
 /**
- * Reads cachish.yml into a Config, or into the list of everything wrong with it. The walk
- * (walk.ts) checks each key on its own; this file adds what needs the whole file at once:
+ * Reads cachish.yml into a Config, or into the list of everything wrong with it. The validator
+ * (validate.ts) checks each key on its own; this file adds what needs the whole file at once:
  * defaults cascading into items, tokens shared by two clients, globs that reach no item.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { startEnvironment } from "../environment";
-import { fileProblem } from "../files";
-import { compileGlob, globMatches } from "../fnmatch";
-import type { Field, ObjectShape } from "./describe";
-import { MAX_BYTES, parseWithYaml } from "./yaml-doc";
+import { systemProblem } from "../error-text";
+import { globToRegExp } from "../glob";
+import { defaultValue, type Field, type ObjectShape } from "./describe";
+import { MAX_BYTES, parseYaml } from "./yaml-doc";
 import { LOG, POLICY_FIELDS, TOP } from "./keys";
 import { parseListen } from "./listen";
 import type { Secret } from "./secret";
 import type { Client, Config, Item, Listen, Policy } from "./types";
-import { defaultValue, type Problem, Walker } from "./walk";
-
-export type { Position, Problem } from "./walk";
+import type { Problem } from "./problems";
+import { Validator } from "./validate";
 
 export type LoadResult = {
   /** The file as it was named, for messages. */
@@ -35,7 +34,7 @@ export function loadConfig(file: string, env: Env = startEnvironment): LoadResul
   try {
     source = readCapped(file, MAX_BYTES + 1);
   } catch (error) {
-    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${fileProblem(error)}` }] };
+    return { file, problems: [{ severity: "error", message: `cannot read the configuration: ${systemProblem(error)}` }] };
   }
   return parseConfig(source, file, env);
 }
@@ -59,9 +58,9 @@ function readCapped(file: string, limit: number): string {
 
 /** The same as loadConfig, from text already read; `file` anchors relative paths. */
 export function parseConfig(source: string, file: string, env: Env = startEnvironment): LoadResult {
-  const parsed = parseWithYaml(source);
+  const parsed = parseYaml(source);
   const baseDir = dirname(resolve(file));
-  const walker = new Walker(parsed.lines, env, baseDir);
+  const validator = new Validator(parsed.lines, env, baseDir);
   const syntax = parsed.problems;
   // The parser recovers from a syntax error as best it can, but what it makes of the rest
   // is a guess: checking that guess would report problems that are not in the file.
@@ -71,15 +70,15 @@ export function parseConfig(source: string, file: string, env: Env = startEnviro
     return { file, problems: [...syntax, note] };
   }
   // An empty file is an empty configuration: 1.x started with it, serving nothing (build() warns).
-  const contents = parsed.contents ?? { kind: "map", items: [], range: [0, 0, 0] };
-  const top = walker.object(contents, TOP, "", { line: 1, column: 1 });
-  const config = top ? build(top, walker, resolve(file), baseDir, env) : undefined;
-  const problems = [...syntax, ...walker.problems].sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.column ?? 0) - (b.at?.column ?? 0));
+  const contents = parsed.contents ?? { kind: "map", items: [], offset: 0 };
+  const top = validator.object(contents, TOP, "", { line: 1, column: 1 });
+  const config = top ? build(top, validator, resolve(file), baseDir, env) : undefined;
+  const problems = [...syntax, ...validator.problems].sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.column ?? 0) - (b.at?.column ?? 0));
   const valid = !problems.some((p) => p.severity === "error");
   return { file, problems, ...(valid && config ? { config } : {}) };
 }
 
-function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: string, env: Env): Config | undefined {
+function build(top: Record<string, unknown>, w: Validator, file: string, baseDir: string, env: Env): Config | undefined {
   // A key that failed its check is missing from `top`; the checks across keys go on without
   // it, and parseConfig hands out no Config while any error stands.
   const listen = (typeof top.listen === "string" ? parseListen(top.listen, baseDir) : undefined) as Listen;
@@ -107,11 +106,9 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
     // A glob that failed its check is undefined in the list; its problem is reported already.
     const patterns = raw?.url as (string | undefined)[] | undefined;
     if (!raw || !patterns || patterns.some((p) => typeof p !== "string")) continue;
-    const globs = (patterns as string[]).map(compileGlob);
+    const globs = (patterns as string[]).map(globToRegExp);
     globs.forEach((glob, index) => {
-      if (![...itemsMap.keys()].some((path) => globMatches(glob, path))) {
-        w.warn(w.at(patterns, index), "this glob matches no item");
-      }
+      if (![...itemsMap.keys()].some((path) => glob.test(path))) w.warn(w.at(patterns, index), "this glob matches no item");
     });
     const digest = raw.token ? sha256((raw.token as Secret).reveal()) : raw.token_sha256 ? Buffer.from(raw.token_sha256 as string, "hex") : undefined;
     if (!digest) continue;
@@ -123,8 +120,8 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
       continue;
     }
     owners.set(hex, name);
-    const reach = new Set([...items.keys()].filter((path) => globs.some((glob) => globMatches(glob, path))));
-    clients.push({ name, tokenSha256: new Uint8Array(digest), globs, items: reach });
+    const reach = new Set([...items.keys()].filter((path) => globs.some((glob) => glob.test(path))));
+    clients.push({ name, tokenSha256: new Uint8Array(digest), items: reach });
   }
 
   // With a client that did not load, who may read what is not known: no guess is reported.
@@ -140,9 +137,9 @@ function build(top: Record<string, unknown>, w: Walker, file: string, baseDir: s
 }
 
 /** An item's policy: its own keys, else those of `defaults:`, else the built-in defaults. */
-function policyOf(item: Record<string, unknown>, defaults: Record<string, unknown>, w: Walker): Policy {
+function policyOf(item: Record<string, unknown>, defaults: Record<string, unknown>, w: Validator): Policy {
   const policy: Record<string, unknown> = {};
-  const setAt: Record<string, ReturnType<Walker["at"]>> = {};
+  const setAt: Record<string, ReturnType<Validator["at"]>> = {};
   for (const [key, field] of Object.entries(POLICY_FIELDS) as [string, Field][]) {
     if (item[key] !== undefined) [policy[key], setAt[key]] = [item[key], w.at(item, key)];
     else if (defaults[key] !== undefined) [policy[key], setAt[key]] = [defaults[key], w.at(defaults, key)];
@@ -159,7 +156,7 @@ function policyOf(item: Record<string, unknown>, defaults: Record<string, unknow
   return p;
 }
 
-function warnOnce(w: Walker, at: { line: number; column: number }, message: string): void {
+function warnOnce(w: Validator, at: { line: number; column: number }, message: string): void {
   if (!w.problems.some((p) => p.message === message && p.at?.line === at.line && p.at.column === at.column)) w.warn(at, message);
 }
 

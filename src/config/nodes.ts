@@ -2,20 +2,16 @@
  * A configuration file as the validator walks it: mappings, lists and scalars with the offset
  * each starts at, aliases already pointing at the nodes they name (yaml-doc.ts makes them).
  */
-
-import type { Problem } from "./walk";
-
-/** `[start, end of the value, end of the node with its comments]`, offsets in the source. */
-export type Range = [number, number, number];
+import type { Problem } from "./problems";
 
 export type ScalarNode = {
   kind: "scalar";
   /** YAML 1.1's reading of it: a string, number, boolean, null, or what the yaml package makes of the rest (dates, a merge key's symbol). */
   value: unknown;
-  range: Range;
+  offset: number;
 };
-export type MapNode = { kind: "map"; items: PairNode[]; range: Range };
-export type SeqNode = { kind: "seq"; items: (YamlNode | null)[]; range: Range };
+export type MapNode = { kind: "map"; items: PairNode[]; offset: number };
+export type SeqNode = { kind: "seq"; items: (YamlNode | null)[]; offset: number };
 export type PairNode = { key: YamlNode | null; value: YamlNode | null };
 export type YamlNode = ScalarNode | MapNode | SeqNode;
 
@@ -41,24 +37,6 @@ export class Lines {
     }
     return { line: low + 1, column: offset - (this.starts[low] ?? 0) + 1 };
   }
-}
-
-/** A node as plain data: mappings as objects (keys as strings), lists as arrays. */
-export function toJS(node: YamlNode | null, seen = new Map<YamlNode, unknown>()): unknown {
-  if (node === null) return null;
-  if (node.kind === "scalar") return node.value;
-  const done = seen.get(node);
-  if (done !== undefined) return done; // an alias of an enclosing node
-  if (node.kind === "seq") {
-    const list: unknown[] = [];
-    seen.set(node, list);
-    for (const item of node.items) list.push(toJS(item, seen));
-    return list;
-  }
-  const record: Record<string, unknown> = {};
-  seen.set(node, record);
-  for (const { key, value } of node.items) record[String(toJS(key, seen))] = toJS(value, seen);
-  return record;
 }
 
 export const isScalar = (node: YamlNode | null | undefined): node is ScalarNode => node?.kind === "scalar";

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { fileProblem } from "../files";
+import { systemProblem } from "../error-text";
 
 /**
  * A value that must never reach a log, an error message or check-config's output. Everything
@@ -61,7 +61,7 @@ export function resolveSecretRef(ref: SecretRef, env: Record<string, string | un
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    return { ok: false, problem: `the ${ref.kind === "file" ? "file" : "credential"} it names cannot be read: ${fileProblem(error)}` };
+    return { ok: false, problem: `the ${ref.kind === "file" ? "file" : "credential"} it names cannot be read: ${systemProblem(error)}` };
   }
   const value = text.replace(/\r?\n$/, "");
   if (value === "") return { ok: false, problem: `the ${ref.kind === "file" ? "file" : "credential"} it names is empty` };

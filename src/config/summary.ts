@@ -2,7 +2,6 @@
  * What a configuration amounts to, as check-config shows it (as text or JSON): never a
  * parameter, a token or any other value that could be a secret.
  */
-import { storeFile } from "../store/sqlite";
 import { POLICY_FIELDS } from "./keys";
 import { formatListen } from "./listen";
 import type { Config, Policy } from "./types";
@@ -21,7 +20,7 @@ export type Summary = {
   public: string[];
 };
 
-export function formatPolicy(policy: Policy): Record<keyof Policy, string | null> {
+function formatPolicy(policy: Policy): Record<keyof Policy, string | null> {
   const shown = {} as Record<keyof Policy, string | null>;
   for (const key of Object.keys(POLICY_FIELDS) as (keyof Policy)[]) {
     const value = policy[key];
@@ -33,12 +32,13 @@ export function formatPolicy(policy: Policy): Record<keyof Policy, string | null
   return shown;
 }
 
-export function summarize(config: Config): Summary {
+/** `store`: the store's file, as the store names it. */
+export function summarize(config: Config, store: string): Summary {
   const items = [...config.items.values()];
   return {
     file: config.file,
     listen: formatListen(config.listen),
-    store: storeFile(config.cache_dir),
+    store,
     log: { ...config.log },
     metrics: config.metrics,
     shared_store: config.shared_store ? { timeout: formatDuration(config.shared_store.timeout) } : null,

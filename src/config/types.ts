@@ -1,5 +1,4 @@
 /** The configuration as the rest of cachish sees it: typed, resolved, every default filled in. */
-import type { Glob } from "../fnmatch";
 import type { Secret } from "./secret";
 
 /** Durations are milliseconds, sizes bytes; `null` is "none". */
@@ -30,8 +29,7 @@ export type Client = {
   name: string;
   /** SHA-256 of the token: what `token_sha256` gives, and what a presented token is hashed to. */
   tokenSha256: Uint8Array;
-  globs: Glob[];
-  /** The configured item paths its globs reach, in configuration order: checked on every request, so matched once at load. */
+  /** The configured item paths its globs (`url`) reach, in configuration order: matched once, at load. */
   items: ReadonlySet<string>;
 };
 

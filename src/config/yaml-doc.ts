@@ -11,9 +11,9 @@
  *   through aliases, to more values than any configuration holds. A reload with such a file
  *   then costs the running daemon no stall.
  */
-import { CST, type ErrorCode, isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
-import { Lines, type MapNode, type Parsed, type Range, type SeqNode, type YamlNode } from "./nodes";
-import type { Problem } from "./walk";
+import { CST, type ErrorCode, isAlias, isMap, isScalar, isSeq, Lexer, parseDocument, type YAMLError } from "yaml";
+import { Lines, type MapNode, type Parsed, type SeqNode, type YamlNode } from "./nodes";
+import type { Problem } from "./problems";
 
 /**
  * PyYAML's SafeLoader (1.x's reader) resolves plain scalars by its own regular expressions, which
@@ -163,7 +163,7 @@ function tooDeepFlow(source: string): number | undefined {
   return undefined;
 }
 
-export function parseWithYaml(source: string): Parsed {
+export function parseYaml(source: string): Parsed {
   const lines = lineStarts(source);
   if (Buffer.byteLength(source) > MAX_BYTES) {
     return refused(lines, `the file is larger than ${MAX_BYTES / 1024} KiB, far more than a configuration needs; it is not read`);
@@ -173,7 +173,7 @@ export function parseWithYaml(source: string): Parsed {
     return refused(lines, TOO_DEEP, deepAt);
   }
   // 1.x read its file with PyYAML, which speaks YAML 1.1: `yes`, `on` and `True` are booleans
-  // there, and a 1.x file must mean the same here (PYYAML above). Duplicate keys are the walker's to report.
+  // there, and a 1.x file must mean the same here (PYYAML above). Duplicate keys are the validator's to report.
   // The schema is named too: a `%YAML 1.2` directive in the file would otherwise switch the
   // yaml package to 1.2's, where PyYAML still reads 1.1.
   const doc = parseDocument(source, { version: "1.1", schema: "yaml-1.1", prettyErrors: false, uniqueKeys: false, merge: true, customTags: (tags) => asPyYaml(tags as Tag[]) as typeof tags });
@@ -186,43 +186,36 @@ export function parseWithYaml(source: string): Parsed {
   // An alias becomes the node its anchor names: the latest anchor of that name before it, as
   // YAML says. Anchors are met in the order of the file (an alias may name an enclosing node),
   // so one pass finds them; the yaml package's own lookup searches the whole document per alias.
-  const anchors = new Map<string, YamlNode | null>();
-  const made = new Map<unknown, YamlNode>();
-  let tooDeep: Range | undefined;
+  const anchors = new Map<string, YamlNode>();
+  let tooDeep: number | undefined;
   const convert = (node: unknown, depth: number): YamlNode | null => {
     if (isAlias(node)) return anchors.get(node.source) ?? null;
-    if (node === undefined || node === null) return null;
-    const known = made.get(node);
-    if (known) return known;
-    const range = ((node as { range?: Range }).range ?? [0, 0, 0]).slice(0, 3) as Range;
+    const offset = (node as { range?: number[] } | null | undefined)?.range?.[0] ?? 0;
     if (depth > MAX_DEPTH) {
-      tooDeep ??= range;
+      tooDeep ??= offset;
       return null;
     }
-    const anchor = (node as { anchor?: string }).anchor;
-    let result: YamlNode | null = null;
+    if (isScalar(node)) return anchored(node, { kind: "scalar", value: node.value, offset });
     if (isMap(node)) {
-      const map: MapNode = { kind: "map", items: [], range };
-      result = map;
-      made.set(node, map);
-      if (anchor) anchors.set(anchor, map);
-      for (const pair of node.items) if (isPair(pair)) map.items.push({ key: convert(pair.key, depth + 1), value: convert(pair.value, depth + 1) });
-    } else if (isSeq(node)) {
-      const seq: SeqNode = { kind: "seq", items: [], range };
-      result = seq;
-      made.set(node, seq);
-      if (anchor) anchors.set(anchor, seq);
-      for (const item of node.items) seq.items.push(convert(item, depth + 1));
-    } else if (isScalar(node)) {
-      result = { kind: "scalar", value: node.value, range };
-      made.set(node, result);
-      if (anchor) anchors.set(anchor, result);
+      const map = anchored<MapNode>(node, { kind: "map", items: [], offset });
+      for (const pair of node.items) map.items.push({ key: convert(pair.key, depth + 1), value: convert(pair.value, depth + 1) });
+      return map;
     }
-    return result;
+    if (isSeq(node)) {
+      const seq = anchored<SeqNode>(node, { kind: "seq", items: [], offset });
+      for (const item of node.items) seq.items.push(convert(item, depth + 1));
+      return seq;
+    }
+    return null;
+  };
+  /** Named by its anchor before its children are made: an alias among them may name it. */
+  const anchored = <T extends YamlNode>(node: { anchor?: string }, made: T): T => {
+    if (node.anchor) anchors.set(node.anchor, made);
+    return made;
   };
   const contents = convert(doc.contents, 0);
-  if (tooDeep) {
-    return refused(lines, TOO_DEEP, tooDeep[0]);
+  if (tooDeep !== undefined) {
+    return refused(lines, TOO_DEEP, tooDeep);
   }
   const values = expandedSize(contents);
   if (values > MAX_VALUES) {

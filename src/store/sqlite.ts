@@ -16,8 +16,7 @@ import { Database } from "bun:sqlite";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log";
-import { describeError } from "../error-text";
-import { fileProblem } from "../files";
+import { describeError, systemProblem } from "../error-text";
 import { changeOf, type Identity, identify, statOf, SUFFIXES } from "./file-identity";
 import { createTables, digest, readValue, SCHEMA_VERSION, upgrade, writeValue } from "./sqlite-layout";
 import { type Store, StoreError, type Stored } from "./store";
@@ -202,7 +201,7 @@ function openDatabase(file: string, log: Logger): Database {
       try {
         accessSync(file, constants.W_OK);
       } catch (error) {
-        throw new StoreError(`cannot write the store ${file}: ${fileProblem(error)}; the daemon's user must be able to write it`);
+        throw new StoreError(`cannot write the store ${file}: ${systemProblem(error)}; the daemon's user must be able to write it`);
       }
     } else {
       db.transaction(() => {

@@ -4,16 +4,13 @@
  * read and secrets wrapped. It never stops at a problem: each is recorded with its position
  * and the walk goes on, so that one run of check-config reports them all.
  */
-import { isMap, isScalar, isSeq, type Lines, type MapNode, type PairNode, toJS, type YamlNode } from "./nodes";
-import type { Field, ObjectShape, Shape } from "./describe";
-import { parseListen } from "./listen";
-import { RESERVED_PATHS } from "./keys";
+import { isMap, isScalar, isSeq, type Lines, type MapNode, type PairNode, type YamlNode } from "./nodes";
+import { defaultValue, type ObjectShape, type Shape } from "./describe";
+import { keyFormatProblem, stringProblem } from "./formats";
+import type { Position, Problem } from "./problems";
 import { resolveSecretRef, Secret, SECRET_REF_KINDS, type SecretRef } from "./secret";
 import { didYouMean } from "./suggest";
 import { formatSize, parseDuration, parseSize } from "./units";
-
-export type Position = { line: number; column: number };
-export type Problem = { severity: "error" | "warning"; message: string; at?: Position };
 
 /** Where a loaded value came from: its key and its value in the file. */
 type Located = { key: Position; value: Position };
@@ -21,7 +18,7 @@ type Located = { key: Position; value: Position };
 const DURATION_HELP = "write a number of seconds or a string such as `250ms`, `5s`, `10m`, `2h`, `7d`";
 const SIZE_HELP = "write a number of bytes or a string such as `512KiB`, `16MiB`";
 
-export class Walker {
+export class Validator {
   readonly problems: Problem[] = [];
   readonly #places = new WeakMap<object, Map<string | number, Located>>();
 
@@ -32,7 +29,7 @@ export class Walker {
   ) {}
 
   positionOf(node: YamlNode | null | undefined): Position {
-    return this.lines.position(node?.range[0] ?? 0);
+    return this.lines.position(node?.offset ?? 0);
   }
 
   error(at: Position, message: string): void {
@@ -64,7 +61,8 @@ export class Walker {
     const here = this.positionOf(node);
     switch (shape.type) {
       case "any":
-        return toJS(node);
+        // Accepted and not looked into (only 1.x's `log_config`, which is ignored).
+        return undefined;
       case "string":
         return this.#string(node, shape, name, here);
       case "boolean": {
@@ -147,36 +145,12 @@ export class Walker {
       this.error(here, `${q(name)} must be a string${refs}, found ${found}${quote}`);
       return undefined;
     }
-    const problem = this.#checkFormat(text, shape.format);
+    const problem = shape.format && stringProblem(text, shape.format, this.baseDir);
     if (problem) {
       this.error(here, `${q(name)}: ${problem}`);
       return undefined;
     }
     return shape.secret ? new Secret(text) : text;
-  }
-
-  #checkFormat(text: string, format: Extract<Shape, { type: "string" }>["format"]): string | undefined {
-    if (format === "http-url") {
-      // The URL itself is not shown: it may carry credentials or come from a secret reference.
-      const url = URL.canParse(text) ? new URL(text) : undefined;
-      if (!url) return "not a valid URL; write it in full, e.g. `https://api.example.com/path`";
-      if (url.protocol !== "http:" && url.protocol !== "https:") return "the URL's scheme is not supported; use `http:` or `https:`";
-      if (!url.hostname) return "the URL has no host";
-    } else if (format === "listen") {
-      const listen = parseListen(text, this.baseDir);
-      if (typeof listen === "string") return listen;
-    } else if (format === "postgres-url") {
-      // Not shown: it holds a password.
-      const url = URL.canParse(text) ? new URL(text) : undefined;
-      if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) return "must be a `postgres://` or `postgresql://` URL, e.g. `postgres://cachish:PASSWORD@db.internal:5432/cachish`";
-      if (!url.hostname && !url.searchParams.get("host")) return "the URL has no host";
-    } else if (format === "aes-256-key") {
-      const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, "base64") : undefined;
-      if (!bytes || bytes.length !== 32) return "must be 32 bytes in base64 (make one with `openssl rand -base64 32`)";
-    } else if (format === "sha256-hex") {
-      if (!/^[0-9a-fA-F]{64}$/.test(text)) return "must be 64 hexadecimal digits (the output of `printf %s TOKEN | sha256sum`)";
-    }
-    return undefined;
   }
 
   #secretRef(node: MapNode, name: string, here: Position): string | undefined {
@@ -245,7 +219,7 @@ export class Walker {
     }
     const result = new Map<string, unknown>();
     for (const { key, pair, keyAt } of this.#pairs(node)) {
-      const keyProblem = checkKey(key, shape.keyFormat);
+      const keyProblem = shape.keyFormat && keyFormatProblem(key, shape.keyFormat);
       if (keyProblem) this.error(keyAt, keyProblem);
       // Only an item is named by its key (a path): a client's name or a header's may be a token
       // (a 1.x `TOKEN: /path` entry half rewritten), and a key that is not what it should be may be
@@ -337,31 +311,5 @@ export class Walker {
   }
 }
 
-/** A field's default, read by the same parsers as a written value. */
-export function defaultValue(field: Field): unknown {
-  if (field.default === undefined) return field.nullable ? null : undefined;
-  if (field.shape.type === "duration") return parseDuration(field.default);
-  if (field.shape.type === "size") return parseSize(field.default);
-  if (field.shape.type === "one-or-list") return [field.default];
-  return field.default;
-}
-
 /** A key's name as messages show it; labels such as "item `/x`" or "this client" are shown as they are. */
 const q = (name: string) => (/^[^\s`]+$/.test(name) ? `\`${name}\`` : name);
-
-function checkKey(key: string, format: Extract<Shape, { type: "map" }>["keyFormat"]): string | undefined {
-  if (format === "item-path") {
-    // Any other character is allowed, spaces included, as in 1.x. The path is not quoted: a key
-    // that is not a path may be a misplaced secret.
-    if (!key.startsWith("/")) return "an item path must start with `/`";
-    if (/[?#]/.test(key)) return "an item path must not hold `?` or `#`: the daemon ignores the query string and never sees a fragment";
-    // A request's path has runs of `/` counted as one and dot segments resolved: such an item could never be asked for.
-    if (/\/\/|\/\.\.?(?:\/|$)/.test(key)) return "an item path must not hold `//`, `/./` or `/../`: a request's path is normalised, so it could never be asked for";
-    if (RESERVED_PATHS.exact.includes(key) || key.startsWith(RESERVED_PATHS.prefix) || `${key}/` === RESERVED_PATHS.prefix) {
-      return "this item path is the daemon's own (`/metrics` and everything under `/-/` are reserved); choose another path";
-    }
-  } else if (format === "header-name") {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return "not a valid HTTP header name";
-  }
-  return undefined;
-}
