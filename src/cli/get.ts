@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import { formatDuration, parseDuration } from "../config/units";
 import { systemProblem } from "../error-text";
-import type { Answer } from "../get/answer";
-import { askDaemon, askLocal, DEFAULT_SERVER } from "../get/ask";
-import { type Format, render } from "../get/output";
+import type { Answer } from "../client/answer";
+import { askDaemon, askLocal, DEFAULT_SERVER } from "../client/ask";
+import { type Format, render } from "../client/output";
 import { CliError, UsageError } from "./errors";
 import type { Command, Output } from "./run";
 

@@ -1,5 +1,5 @@
 /**
- * `cachish get --format sh` and `--format env` (src/get/output.ts), asked of their readers: the
+ * `cachish get --format sh` and `--format env` (src/client/output.ts), asked of their readers: the
  * lines, sourced by dash and bash, must give back every generated value byte for byte, and
  * `env` lines must come back exactly from systemd's own reader of environment files
  * (`load_env_file` of libsystemd-shared, the code behind `EnvironmentFile=`), or be refused by
@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CString, dlopen, FFIType, ptr, read } from "bun:ffi";
 import fc from "fast-check";
-import { type Format, render } from "../../src/get/output";
+import { type Format, render } from "../../src/client/output";
 import { envValues, parseEnv0 } from "../support/env-values";
 import { tempDir } from "../support/temp";
 
