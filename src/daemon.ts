@@ -71,7 +71,6 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       const sharedOf = (c: Config) => (c.shared_store ? `${c.shared_store.url.reveal()}\n${c.shared_store.key.reveal()}\n${c.shared_store.timeout}` : "");
       if (sharedOf(next) !== sharedOf(current)) notes.push("`shared_store` changed: it takes effect at the next restart");
       await resolver.reconfigure(next.items);
-      listener.reroute();
       if (next.metrics) routes.metrics = metrics;
       else delete routes.metrics;
       current = next;
