@@ -12,10 +12,10 @@ import { ALLOW, answer, problem, SERVER } from "./answer";
 import { authenticate, type Scheme } from "./auth";
 
 export type Routes = {
-  resolver: Resolver;
+  resolver: Pick<Resolver, "item" | "peek" | "resolve" | "states">;
   clients: () => readonly Client[];
   log: Logger;
-  clock: Clock;
+  clock: Pick<Clock, "now">;
   /** False until the store is open and the configuration loaded, and again while stopping. */
   ready: () => boolean;
   /** Served at /metrics when present; /metrics is a 404 otherwise (`metrics: false`). */

@@ -61,6 +61,27 @@ function write(queue: LogQueue, prefix: string, n: number, width = 10): void {
 const notice = (count: number) => `dropped ${count}\n`;
 
 describe("LogQueue", () => {
+  test("lines pushed are gathered and written together, at most 50 ms later", async () => {
+    const sink = new FakeSink();
+    const queue = new LogQueue(sink, 1000, notice);
+    queue.push("one\n");
+    queue.push("two\n");
+    expect(sink.taken).toEqual([]);
+    await Bun.sleep(80);
+    expect(sink.taken).toEqual(["one\ntwo\n"]);
+  });
+
+  test("64 KiB of lines gathered are written at once; drain writes what is gathered", () => {
+    const sink = new FakeSink();
+    const queue = new LogQueue(sink, 1 << 20, notice);
+    const line = `${"x".repeat(1023)}\n`;
+    for (let i = 0; i < 64; i++) queue.push(line);
+    expect(sink.taken).toEqual([line.repeat(64)]);
+    queue.push("last\n");
+    queue.drain();
+    expect(sink.lines().at(-1)).toBe("last");
+  });
+
   test("a reader that keeps up gets every batch at once", () => {
     const sink = new FakeSink();
     const queue = new LogQueue(sink, 100, notice);
