@@ -28,13 +28,12 @@ export type Logger = {
   dropped(): number;
 };
 
-/** A logfmt value that needs no quotes: printable ASCII, without `"`, `=` or `\`. */
-const PLAIN = /^[\x21-\x7e]+$/;
-const NEEDS_QUOTES = /["=\\]/;
+/** A logfmt value that needs no quotes: printable ASCII (! to ~) but `"`, `=` and `\`. */
+const BARE = /^[!#-<>-[\]-~]+$/;
 
 function logfmtValue(value: string | number | boolean | null): string {
-  const text = String(value);
-  return PLAIN.test(text) && !NEEDS_QUOTES.test(text) ? text : JSON.stringify(text);
+  if (typeof value !== "string") return String(value);
+  return BARE.test(value) ? value : JSON.stringify(value);
 }
 
 /** One line and its newline: time, level and message, then each field that is not undefined, in order. */

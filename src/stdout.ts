@@ -47,21 +47,19 @@ let flushing = 0;
 let answering = 0;
 
 /**
- * Hands `chunks` to `sink` and asks it to write them: true when it did at once, else the
- * Promise of when the reader has taken everything the sink kept (false: it could not). A
- * write's own Promise settles with the flush's, whose outcome is reported: it is only kept
- * from being an unhandled rejection.
+ * Hands `text` to `sink` and asks it to write it: true when it did at once, else the Promise
+ * of when the reader has taken everything the sink kept (false: it could not). A write's own
+ * Promise settles with the flush's, whose outcome is reported: it is only kept from being an
+ * unhandled rejection.
  *
  * The sink is referenced while a flush waits: unreferenced, a daemon with nothing else to do
  * (no request, no timer) wrote what it kept, or settled the flush, only when something else
  * woke its event loop (Bun 1.4.5), and the log stayed stuck.
  */
-function send(sink: Sink, chunks: string[]): true | Promise<boolean> {
+function send(sink: Sink, text: string): true | Promise<boolean> {
   try {
-    for (const chunk of chunks) {
-      const written = sink.write(chunk);
-      if (typeof written !== "number") written.catch(() => {});
-    }
+    const written = sink.write(text);
+    if (typeof written !== "number") written.catch(() => {});
     const flushed = sink.flush();
     if (typeof flushed === "number") {
       report.worked();
@@ -85,7 +83,7 @@ function send(sink: Sink, chunks: string[]): true | Promise<boolean> {
 
 /** Text to standard output (the commands' answers): never dropped; a slow reader is waited for before the process exits. */
 export function writeStdoutText(text: string): void {
-  const done = send(stdoutSink(), [text]);
+  const done = send(stdoutSink(), text);
   if (done === true) return;
   answering++;
   void done.finally(() => answering--);
@@ -128,9 +126,9 @@ export class LogQueue {
   #untold = 0;
   /** Bytes handed to the sink that the reader has not taken yet. */
   #kept = 0;
-  /** Lines gathered for the next write, and how many. */
-  #batch = "";
-  #lines = 0;
+  /** Lines gathered for the next write (joined then: appending to one string was slower), and their length. */
+  #lines: string[] = [];
+  #length = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -141,9 +139,9 @@ export class LogQueue {
 
   /** One line, ending in a newline. */
   push(line: string): void {
-    this.#batch += line;
-    this.#lines++;
-    if (this.#batch.length >= BATCH_BYTES) this.flush();
+    this.#lines.push(line);
+    this.#length += line.length;
+    if (this.#length >= BATCH_BYTES) this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), BATCH_MS);
   }
 
@@ -151,15 +149,15 @@ export class LogQueue {
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#lines === 0) return;
-    const batch = this.#batch;
+    if (this.#lines.length === 0) return;
     const lines = this.#lines;
-    this.#batch = "";
-    this.#lines = 0;
+    this.#lines = [];
+    this.#length = 0;
+    const batch = lines.join("");
     const size = Buffer.byteLength(batch);
     if (this.#kept + size > this.limit) {
-      this.dropped += lines;
-      this.#untold += lines;
+      this.dropped += lines.length;
+      this.#untold += lines.length;
       return;
     }
     this.#write(batch, size);
@@ -173,11 +171,10 @@ export class LogQueue {
 
   /** The notice of untold drops, if any (one short line, not counted), then `batch`. */
   #write(batch: string, size: number): void {
-    const chunks = this.#untold > 0 ? [this.notice(this.#untold)] : [];
-    if (batch !== "") chunks.push(batch);
+    const text = this.#untold > 0 ? this.notice(this.#untold) + batch : batch;
     this.#untold = 0;
     this.#kept += size;
-    const done = send(this.sink, chunks);
+    const done = send(this.sink, text);
     if (done === true) {
       this.#kept -= size;
       return;

@@ -29,13 +29,17 @@ export type Handler = (request: Request, server: Connections) => Response | Prom
 
 /**
  * The path a request names (SPEC 5.1), or undefined when it is not valid percent-encoding.
- * Bun's `request.url` is a WHATWG URL, its dot segments already resolved; the query and the
- * fragment are left out; the path is percent-decoded, then runs of `/` count as one (1.x served
- * `//database-url`, and redirected `/a//b` to `/a/b`), so `/%2F/value` is `/value` too.
+ * Bun's `request.url` is absolute and already a WHATWG URL (dot segments resolved): its path
+ * runs from the first `/` after the host to a `?` or `#`. It is percent-decoded, then runs of
+ * `/` count as one (1.x served `//database-url`, and redirected `/a//b` to `/a/b`), so
+ * `/%2F/value` is `/value` too.
  */
 export function pathOf(url: string): string | undefined {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.search(/[?#]/);
+  const raw = end < 0 ? url.slice(start) : url.slice(start, end);
   try {
-    return decodeURIComponent(new URL(url).pathname).replace(/\/{2,}/g, "/");
+    return decodeURIComponent(raw).replace(/\/{2,}/g, "/");
   } catch {
     return undefined;
   }
