@@ -104,7 +104,7 @@ export async function stdoutSettled(logMs: number): Promise<boolean> {
   return true;
 }
 
-/** Bytes of lines gathered before they are written at once, without waiting for the timer. */
+/** Lines this long in all (in characters: bytes, for ASCII) are written at once, without waiting for the timer. */
 const BATCH_BYTES = 65_536;
 /** Lines wait at most this long to be written together. */
 const BATCH_MS = 50;
@@ -126,7 +126,7 @@ export class LogQueue {
   #untold = 0;
   /** Bytes handed to the sink that the reader has not taken yet. */
   #kept = 0;
-  /** Lines gathered for the next write (joined then: appending to one string was slower), and their length. */
+  /** Lines gathered for the next write, and their length. */
   #lines: string[] = [];
   #length = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
