@@ -71,7 +71,6 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       stopRefresh();
       await resolver.reconfigure(next.items);
       stopRefresh = startRefresh(resolver, clock);
-      listener.reroute();
       if (next.metrics) routes.metrics = metrics;
       else delete routes.metrics;
       current = next;

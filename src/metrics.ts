@@ -56,27 +56,22 @@ class Histogram {
 
 export type ItemState = { path: string; ageSeconds: number | null; failing: boolean };
 
-/** One count; the HTTP layer keeps the cell of each kind of answer it gives, so counting is an increment. */
-export type Cell = { value: number };
-
-/** Requests by item, status and outcome: counted on the hot path, so in nested maps of cells, not label strings. */
+/** Requests by item, status and outcome: counted on every request, so in nested maps, not label strings. */
 class RequestCounter {
-  readonly #counts = new Map<string, Map<number, Map<string, Cell>>>();
-  cell(item: string, status: number, cache: string): Cell {
+  readonly #counts = new Map<string, Map<number, Map<string, number>>>();
+  inc(item: string, status: number, cache: string): void {
     let byStatus = this.#counts.get(item);
     if (!byStatus) this.#counts.set(item, (byStatus = new Map()));
     let byCache = byStatus.get(status);
     if (!byCache) byStatus.set(status, (byCache = new Map()));
-    let cell = byCache.get(cache);
-    if (!cell) byCache.set(cache, (cell = { value: 0 }));
-    return cell;
+    byCache.set(cache, (byCache.get(cache) ?? 0) + 1);
   }
   render(): string[] {
     const name = "cachish_requests_total";
     const lines = [`# HELP ${name} Requests for items, by item, HTTP status and cache outcome (fresh, hit, stale, unavailable, or none when no value was asked for).`, `# TYPE ${name} counter`];
     for (const [item, byStatus] of this.#counts) {
       for (const [status, byCache] of byStatus) {
-        for (const [cache, cell] of byCache) lines.push(`${name}${labelText({ item, status: String(status), cache })} ${cell.value}`);
+        for (const [cache, count] of byCache) lines.push(`${name}${labelText({ item, status: String(status), cache })} ${count}`);
       }
     }
     return lines;
@@ -93,9 +88,9 @@ export class Metrics {
   logLinesDropped: () => number = () => 0;
   readonly fetchSeconds = new Histogram("cachish_upstream_fetch_duration_seconds", "How long upstream fetches took, by item.");
 
-  /** The counter of requests for `item` answered with `status` and `cache` outcome. */
-  requestCell(item: string, status: number, cache: string): Cell {
-    return this.requests.cell(item, status, cache);
+  /** A request for `item` answered with `status` and `cache` outcome. */
+  requested(item: string, status: number, cache: string): void {
+    this.requests.inc(item, status, cache);
   }
 
   saved(item: string): void {

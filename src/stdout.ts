@@ -47,21 +47,19 @@ let flushing = 0;
 let answering = 0;
 
 /**
- * Hands `chunks` to `sink` and asks it to write them: true when it did at once, else the
- * Promise of when the reader has taken everything the sink kept (false: it could not). A
- * write's own Promise settles with the flush's, whose outcome is reported: it is only kept
- * from being an unhandled rejection.
+ * Hands `text` to `sink` and asks it to write it: true when it did at once, else the Promise
+ * of when the reader has taken everything the sink kept (false: it could not). A write's own
+ * Promise settles with the flush's, whose outcome is reported: it is only kept from being an
+ * unhandled rejection.
  *
  * The sink is referenced while a flush waits: unreferenced, a daemon with nothing else to do
  * (no request, no timer) wrote what it kept, or settled the flush, only when something else
  * woke its event loop (Bun 1.4.5), and the log stayed stuck.
  */
-function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<boolean> {
+function send(sink: Sink, text: string): true | Promise<boolean> {
   try {
-    for (const chunk of chunks) {
-      const written = sink.write(chunk);
-      if (typeof written !== "number") written.catch(() => {});
-    }
+    const written = sink.write(text);
+    if (typeof written !== "number") written.catch(() => {});
     const flushed = sink.flush();
     if (typeof flushed === "number") {
       report.worked();
@@ -85,7 +83,7 @@ function send(sink: Sink, chunks: (Uint8Array | string)[]): true | Promise<boole
 
 /** Text to standard output (the commands' answers): never dropped; a slow reader is waited for before the process exits. */
 export function writeStdoutText(text: string): void {
-  const done = send(stdoutSink(), [text]);
+  const done = send(stdoutSink(), text);
   if (done === true) return;
   answering++;
   void done.finally(() => answering--);
@@ -106,22 +104,20 @@ export async function stdoutSettled(logMs: number): Promise<boolean> {
   return true;
 }
 
-const NEWLINE = 10;
-
-function countLines(bytes: Uint8Array): number {
-  let lines = 0;
-  for (let at = bytes.indexOf(NEWLINE); at >= 0; at = bytes.indexOf(NEWLINE, at + 1)) lines++;
-  return lines;
-}
+/** Lines this long in all (in characters: bytes, for ASCII) are written at once, without waiting for the timer. */
+const BATCH_BYTES = 65_536;
+/** Lines wait at most this long to be written together. */
+const BATCH_MS = 50;
 
 /**
- * The daemon's log on its way to standard output (SPEC 5.6), in bounded memory. The sink is
- * the queue: it keeps what the reader has not taken, and says when the reader has taken it
- * all (a flush's Promise settles only then, observed with a reader slower than the writer).
- * So the bytes handed to it are counted until then, and a batch that would take them past
- * `limit` is dropped, its lines counted. Once the reader has caught up, one line
- * (`notice(count)`) tells how many were dropped, where they would have been. Nothing here ever
- * waits: a request is never delayed by the log.
+ * The daemon's log on its way to standard output (SPEC 5.6), in bounded memory. Lines are
+ * gathered and written together at most BATCH_MS later: one write a request would cost a
+ * system call each. The sink is the queue: it keeps what the reader has not taken, and says
+ * when the reader has taken it all (a flush's Promise settles only then, observed with a
+ * reader slower than the writer). So the bytes handed to it are counted until then, and a
+ * batch that would take them past `limit` is dropped, its lines counted. Once the reader has
+ * caught up, one line (`notice(count)`) tells how many were dropped, where they would have
+ * been. Nothing here ever waits: a request is never delayed by the log.
  */
 export class LogQueue {
   /** Lines dropped since the start. */
@@ -130,6 +126,10 @@ export class LogQueue {
   #untold = 0;
   /** Bytes handed to the sink that the reader has not taken yet. */
   #kept = 0;
+  /** Lines gathered for the next write, and their length. */
+  #lines: string[] = [];
+  #length = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly sink: Sink,
@@ -137,38 +137,51 @@ export class LogQueue {
     readonly notice: (count: number) => string,
   ) {}
 
-  /** Lines, each ending in a newline; used or copied (by the sink) before this returns. */
-  write(batch: Uint8Array): void {
-    if (this.#kept + batch.length > this.limit) {
-      const lines = countLines(batch);
-      this.dropped += lines;
-      this.#untold += lines;
-      return;
-    }
-    this.#write(batch);
+  /** One line, ending in a newline. */
+  push(line: string): void {
+    this.#lines.push(line);
+    this.#length += line.length;
+    if (this.#length >= BATCH_BYTES) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), BATCH_MS);
   }
 
-  /** Before the process exits: the notice of lines dropped since the reader last caught up, if any. */
+  /** Writes the lines gathered, or drops them when the sink already keeps `limit` bytes. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#lines.length === 0) return;
+    const lines = this.#lines;
+    this.#lines = [];
+    this.#length = 0;
+    const batch = lines.join("");
+    const size = Buffer.byteLength(batch);
+    if (this.#kept + size > this.limit) {
+      this.dropped += lines.length;
+      this.#untold += lines.length;
+      return;
+    }
+    this.#write(batch, size);
+  }
+
+  /** Before the process exits: the lines gathered, and the notice of lines dropped since the reader last caught up, if any. */
   drain(): void {
-    if (this.#untold > 0) this.#write();
+    this.flush();
+    if (this.#untold > 0) this.#write("", 0);
   }
 
   /** The notice of untold drops, if any (one short line, not counted), then `batch`. */
-  #write(batch?: Uint8Array): void {
-    const chunks: (Uint8Array | string)[] = [];
-    if (this.#untold > 0) chunks.push(this.notice(this.#untold));
+  #write(batch: string, size: number): void {
+    const text = this.#untold > 0 ? this.notice(this.#untold) + batch : batch;
     this.#untold = 0;
-    if (batch) chunks.push(batch);
-    const size = batch?.length ?? 0;
     this.#kept += size;
-    const done = send(this.sink, chunks);
+    const done = send(this.sink, text);
     if (done === true) {
       this.#kept -= size;
       return;
     }
     void done.then((written) => {
       this.#kept -= size;
-      if (written && this.#untold > 0) this.#write();
+      if (written && this.#untold > 0) this.#write("", 0);
     });
   }
 }

@@ -22,7 +22,7 @@ function ttlOf(outcome: ValueOutcome, now: number): number | undefined {
   return outcome.ttl > 0 ? -seconds(now - outcome.fetchedAt - outcome.ttl) : undefined;
 }
 
-/** The `Cache-Status` entry of cachish for an outcome (concatenated: it is built for every answer). */
+/** The `Cache-Status` entry of cachish for an outcome. */
 export function cacheStatus(outcome: Outcome, now: number): string {
   let text: string;
   switch (outcome.kind) {
@@ -45,32 +45,7 @@ export function cacheStatus(outcome: Outcome, now: number): string {
   return outcome.collapsed ? `${text}; collapsed` : text;
 }
 
-/**
- * An answer from memory (a hit, or a stale value while the upstream fails) changes at most
- * once a second (Age, the ttl left or past), so each value keeps the last answer it was given
- * as, and what that was built from; each request gets a clone of it. Building the headers is
- * most of the cost of such an answer, and a clone is cheaper than a new Response.
- */
-type Kept = { kind: string; age: number; ttl: number | undefined; detail: string; collapsed: boolean; head: boolean; response: Response };
-const kept = new WeakMap<Uint8Array, Kept>();
-
-function valueAnswer(outcome: ValueOutcome, now: number, head: boolean): Response {
-  const age = seconds(now - outcome.fetchedAt);
-  const stale = outcome.kind === "stale";
-  const ttl = ttlOf(outcome, now);
-  const detail = stale ? outcome.detail : "";
-  const collapsed = stale && outcome.collapsed;
-  const last = kept.get(outcome.value);
-  if (last !== undefined && last.age === age && last.ttl === ttl && last.kind === outcome.kind && last.detail === detail && last.collapsed === collapsed && last.head === head) return last.response.clone() as Response;
-  const headers = new Headers({ Server: SERVER, "Cache-Status": cacheStatus(outcome, now), "Content-Type": "application/json", "X-Cache": "hit", Age: String(age) });
-  if (head) headers.set("Content-Length", String(outcome.value.byteLength));
-  const response = new Response(head ? null : outcome.value, { status: 200, headers });
-  kept.set(outcome.value, { kind: outcome.kind, age, ttl, detail, collapsed, head, response });
-  return response.clone() as Response; // (typed as undici's Response by @types/node)
-}
-
 export function answer(outcome: Outcome, now: number, head: boolean): Response {
-  if (outcome.kind === "hit" || outcome.kind === "stale") return valueAnswer(outcome, now, head);
   const headers: Record<string, string> = { Server: SERVER, "Cache-Status": cacheStatus(outcome, now) };
   if (outcome.kind === "unavailable") {
     headers["Content-Type"] = "text/plain; charset=utf-8";
@@ -79,7 +54,13 @@ export function answer(outcome: Outcome, now: number, head: boolean): Response {
     return new Response(head ? null : UPSTREAM_FAILURE, { status: 503, headers });
   }
   headers["Content-Type"] = "application/json";
-  headers["X-Cache"] = "miss";
+  // 1.x's clients read X-Cache: `hit` for a value from the store, with its Age.
+  if (outcome.kind === "fresh") {
+    headers["X-Cache"] = "miss";
+  } else {
+    headers["X-Cache"] = "hit";
+    headers.Age = String(seconds(now - outcome.fetchedAt));
+  }
   if (head) headers["Content-Length"] = String(outcome.value.byteLength);
   return new Response(head ? null : outcome.value, { status: 200, headers });
 }

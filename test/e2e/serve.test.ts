@@ -756,14 +756,14 @@ describe("lifecycle", () => {
 });
 
 describe("routing and the log under pressure", () => {
-  test("a path Bun's router takes literally and one it does not reach the same item; a reload re-routes", async () => {
+  test("a path written plainly, with a query, a dot segment or percent-encoding reaches the same item; a reload removes an item's path", async () => {
     const daemon = await Daemon.start(config());
     for (const path of ["/public", "/public?x=1", "/./public", "/p%75blic"]) {
       const res = await daemon.fetch(path);
       expect({ path, status: res.status, body: await res.text() }).toEqual({ path, status: 200, body: '["10.0.0.0/8"]' });
     }
     expect((await daemon.fetch("/public/")).status).toBe(404);
-    // Without /public: its route must go with it.
+    // Without /public: its path must go with it.
     writeFileSync(join(daemon.dir, "cachish.yml"), config().replace(/ {2}\/public:\n(?: {4}.*\n)+/, ""));
     daemon.process.kill("SIGHUP");
     await daemon.waitForLog("reloaded");
@@ -826,7 +826,7 @@ describe("routing and the log under pressure", () => {
     await daemon.stop();
   });
 
-  // The log goes to a file with write(2), anywhere else through Bun's writer: both fail alike.
+  // A file and a pipe: the one write path of standard output fails alike on both.
   test.each([
     ["a full disk (/dev/full)", () => Bun.file("/dev/full")],
     ["a pipe whose reader has gone", () => "pipe" as const],

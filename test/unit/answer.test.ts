@@ -1,6 +1,6 @@
 /**
- * Outcomes as HTTP answers (src/http/answer.ts) in-process. An answer from memory is kept per
- * value and cloned for the next request answered alike: a HEAD and a GET are not alike.
+ * Outcomes as HTTP answers (src/http/answer.ts) in-process: a HEAD and a GET of one value in
+ * the same second have the same headers, and only the GET a body.
  */
 import { describe, expect, test } from "bun:test";
 import { answer } from "../../src/http/answer";
@@ -9,7 +9,7 @@ import type { Outcome } from "../../src/resolver";
 const NOW = 1_700_000_000_000;
 const BODY = '{"v": "the value"}';
 
-/** A hit and a stale answer of one value each (the kept answer is found by the value's bytes). */
+/** A hit and a stale answer of one value each. */
 const outcomes = (): Record<"hit" | "stale", Outcome> => ({
   hit: { kind: "hit", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, ttl: 60_000 },
   stale: { kind: "stale", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, detail: "backoff", collapsed: false, ttl: 0 },
@@ -19,7 +19,7 @@ async function seen(response: Response) {
   return { status: response.status, length: response.headers.get("content-length"), age: response.headers.get("age"), body: await response.text() };
 }
 
-describe("answers from memory, kept and cloned", () => {
+describe("answers from memory, HEAD and GET", () => {
   for (const kind of ["hit", "stale"] as const) {
     test(`${kind}: a HEAD, then GETs of the same value in the same second, get the whole body`, async () => {
       const outcome = outcomes()[kind];

@@ -53,16 +53,39 @@ class FakeSink implements Sink {
   }
 }
 
-const encoder = new TextEncoder();
-/** A batch of `n` lines `prefix1` ... `prefixN`, each `width` bytes with its newline. */
-const batch = (prefix: string, n: number, width = 10) => encoder.encode(Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`.padEnd(width - 1, ".") + "\n").join(""));
+/** A batch of `n` lines `prefix1` ... `prefixN`, each `width` bytes with its newline, pushed and written. */
+function write(queue: LogQueue, prefix: string, n: number, width = 10): void {
+  for (let i = 0; i < n; i++) queue.push(`${prefix}${i + 1}`.padEnd(width - 1, ".") + "\n");
+  queue.flush();
+}
 const notice = (count: number) => `dropped ${count}\n`;
 
 describe("LogQueue", () => {
+  test("lines pushed are gathered and written together, at most 50 ms later", async () => {
+    const sink = new FakeSink();
+    const queue = new LogQueue(sink, 1000, notice);
+    queue.push("one\n");
+    queue.push("two\n");
+    expect(sink.taken).toEqual([]);
+    await Bun.sleep(80);
+    expect(sink.taken).toEqual(["one\ntwo\n"]);
+  });
+
+  test("64 KiB of lines gathered are written at once; drain writes what is gathered", () => {
+    const sink = new FakeSink();
+    const queue = new LogQueue(sink, 1 << 20, notice);
+    const line = `${"x".repeat(1023)}\n`;
+    for (let i = 0; i < 64; i++) queue.push(line);
+    expect(sink.taken).toEqual([line.repeat(64)]);
+    queue.push("last\n");
+    queue.drain();
+    expect(sink.lines().at(-1)).toBe("last");
+  });
+
   test("a reader that keeps up gets every batch at once", () => {
     const sink = new FakeSink();
     const queue = new LogQueue(sink, 100, notice);
-    for (let i = 0; i < 50; i++) queue.write(batch(`b${i}-`, 5));
+    for (let i = 0; i < 50; i++) write(queue, `b${i}-`, 5);
     expect(sink.lines().length).toBe(250);
     expect(queue.dropped).toBe(0);
   });
@@ -71,11 +94,11 @@ describe("LogQueue", () => {
     const sink = new FakeSink();
     const queue = new LogQueue(sink, 100, notice);
     sink.stall();
-    queue.write(batch("a", 3)); // 30 bytes kept
-    queue.write(batch("b", 4)); // 70
-    queue.write(batch("c", 3)); // 100: still within the limit
-    queue.write(batch("d", 1)); // 110: dropped
-    queue.write(batch("e", 2)); // dropped
+    write(queue, "a", 3); // 30 bytes kept
+    write(queue, "b", 4); // 70
+    write(queue, "c", 3); // 100: still within the limit
+    write(queue, "d", 1); // 110: dropped
+    write(queue, "e", 2); // dropped
     expect(queue.dropped).toBe(3);
     expect(sink.kept).toBe(100);
     // Referenced while it waits for the reader: an idle daemon's event loop must wake for it.
@@ -84,7 +107,7 @@ describe("LogQueue", () => {
     expect(sink.referenced).toBe(false);
     expect(sink.lines()).toEqual(["a1.......", "a2.......", "a3.......", "b1.......", "b2.......", "b3.......", "b4.......", "c1.......", "c2.......", "c3.......", "dropped 3"]);
     // Working again: later lines go straight through, and the notice was written once.
-    queue.write(batch("f", 1));
+    write(queue, "f", 1);
     expect(sink.lines().slice(-2)).toEqual(["dropped 3", "f1......."]);
     expect(queue.dropped).toBe(3);
   });
@@ -94,7 +117,7 @@ describe("LogQueue", () => {
     const queue = new LogQueue(sink, 1000, notice);
     for (const round of [1, 2, 3]) {
       sink.stall();
-      for (let i = 0; i < 2000; i++) queue.write(batch(`x${round}-${i}-`, 3, 20));
+      for (let i = 0; i < 2000; i++) write(queue, `x${round}-${i}-`, 3, 20);
       // 20 bytes a line, in batches of 60: as many as fit in the limit.
       expect(sink.kept).toBe(960);
       await sink.resume();
@@ -110,9 +133,9 @@ describe("LogQueue", () => {
     const sink = new FakeSink();
     const queue = new LogQueue(sink, 20, notice);
     sink.stall();
-    queue.write(batch("a", 1));
-    queue.write(batch("b", 1));
-    queue.write(batch("c", 1));
+    write(queue, "a", 1);
+    write(queue, "b", 1);
+    write(queue, "c", 1);
     queue.drain();
     expect(sink.lines()).toEqual(["a1.......", "b1.......", "dropped 1"]);
   });
@@ -137,12 +160,12 @@ describe("LogQueue", () => {
     const said: string[] = [];
     process.stderr.write = ((text: string) => said.push(text) > 0) as typeof process.stderr.write;
     try {
-      queue.write(batch("a", 1));
-      queue.write(batch("b", 1));
+      write(queue, "a", 1);
+      write(queue, "b", 1);
       fail = false;
       reject(new Error("EPIPE: broken pipe, write"));
       await Bun.sleep(0);
-      queue.write(batch("c", 1));
+      write(queue, "c", 1);
     } finally {
       process.stderr.write = stderr;
     }
