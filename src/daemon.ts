@@ -69,8 +69,12 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       const sharedOf = (c: Config) => (c.shared_store ? `${c.shared_store.url.reveal()}\n${c.shared_store.key.reveal()}\n${c.shared_store.timeout}` : "");
       if (sharedOf(next) !== sharedOf(current)) notes.push("`shared_store` changed: it takes effect at the next restart");
       stopRefresh();
-      await resolver.reconfigure(next.items);
-      stopRefresh = startRefresh(resolver, clock);
+      try {
+        await resolver.reconfigure(next.items);
+      } finally {
+        // A reload that failed (the store unreadable) keeps serving the old items: refreshed too.
+        stopRefresh = startRefresh(resolver, clock);
+      }
       if (next.metrics) routes.metrics = metrics;
       else delete routes.metrics;
       current = next;

@@ -68,6 +68,12 @@ export type ResolverOptions = {
 
 export class Resolver {
   #entries = new Map<string, Entry>();
+  /**
+   * Entries of items a reload removed while their fetch was in flight, until it settles: stop()
+   * waits for it before the store closes, and a reload that brings the item back joins it
+   * rather than starting a second fetch of the same path.
+   */
+  #leaving = new Map<string, Entry>();
   #items: ReadonlyMap<string, Item>;
   readonly #store: Store;
   readonly #log: Logger;
@@ -160,7 +166,8 @@ export class Resolver {
   async reconfigure(items: ReadonlyMap<string, Item>): Promise<void> {
     const entries = new Map<string, Entry>();
     for (const path of items.keys()) {
-      let entry = this.#entries.get(path);
+      let entry = this.#entries.get(path) ?? this.#leaving.get(path);
+      this.#leaving.delete(path);
       if (!entry) {
         entry = newEntry();
         const stored = await this.#store.get(path);
@@ -168,13 +175,20 @@ export class Resolver {
       }
       entries.set(path, entry);
     }
+    for (const [path, entry] of this.#entries) {
+      if (entries.has(path) || !entry.inflight) continue;
+      this.#leaving.set(path, entry);
+      void entry.inflight.finally(() => {
+        if (this.#leaving.get(path) === entry) this.#leaving.delete(path);
+      });
+    }
     this.#items = items;
     this.#entries = entries;
   }
 
   /** Waits for the fetches in flight (each bounded by its deadline), so the store can close. */
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.#entries.values()].map((e) => e.inflight));
+    await Promise.allSettled([...this.#entries.values(), ...this.#leaving.values()].map((e) => e.inflight));
   }
 
   #state(entry: Entry): State {

@@ -47,6 +47,8 @@ export async function askLocal(file: string, path: string, report: (text: string
   try {
     return fromOutcome(await opened.resolver.resolve(path), Date.now());
   } finally {
+    // A background fetch the answer started (stale_after: 0s) finishes before the store closes.
+    await opened.resolver.stop();
     await opened.store.close();
     log.flush();
   }

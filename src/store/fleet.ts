@@ -20,7 +20,7 @@ import type { Held, Store, Stored } from "./store";
 export type Tier = Pick<SharedTier, "start" | "read" | "write" | "lease" | "release" | "close">;
 
 /** The host's values in memory (the resolver); `item` says whether it is configured here. */
-export type Memory = { item(path: string): unknown; stored(path: string): Stored | undefined; take(path: string, stored: Stored): void };
+type Memory = { item(path: string): unknown; stored(path: string): Stored | undefined; take(path: string, stored: Stored): void };
 
 export class Fleet implements Store {
   #memory: Memory | undefined;

@@ -412,6 +412,53 @@ describe("stale_after, deadlines and coalescing", () => {
   });
 });
 
+describe("a reload (reconfigure)", () => {
+  const items = (paths: string[]) => check(yaml("items:", ...paths.map((p) => `  ${p}: {module: JsonHttp, disable_auth: true, parameters: {url: 'http://x${p}'}, timeout: 30s}`))).config!.items;
+
+  test("a kept item keeps its value, its backoff and its fetch in flight; a new one is read from the store", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver, store, clock } = setup(", timeout: 30s", fetcher);
+    const first = resolver.resolve("/a");
+    calls[0]!.resolve(bytes("1"));
+    await first;
+    await store.put("/b", { value: bytes("stored b"), fetchedAt: clock.now() });
+    clock.t += 1000;
+    const inflight = resolver.resolve("/a");
+    expect(calls.length).toBe(2);
+    await resolver.reconfigure(items(["/a", "/b"]));
+    // The fetch started before the reload is the one a request after it joins.
+    const joined = resolver.resolve("/a");
+    expect(calls.length).toBe(2);
+    calls[1]!.reject(new UpstreamFailure("connect", "ECONNREFUSED"));
+    expect(await inflight).toMatchObject({ kind: "stale", detail: "connect" });
+    expect(await joined).toMatchObject({ kind: "stale", collapsed: true });
+    // Its backoff window stays open across another reload: no new fetch.
+    await resolver.reconfigure(items(["/a", "/b"]));
+    expect(resolver.peek("/a")).toMatchObject({ kind: "stale", detail: "backoff" });
+    expect(calls.length).toBe(2);
+    expect(text(resolver.stored("/b")!.value)).toBe("stored b");
+  });
+
+  test("an item removed while its fetch is in flight: stop() waits for it, and bringing it back joins it", async () => {
+    const { fetcher, calls } = scripted();
+    const { resolver } = setup(", timeout: 30s", fetcher);
+    const pending = resolver.resolve("/a");
+    await resolver.reconfigure(items(["/b"]));
+    await resolver.reconfigure(items(["/a", "/b"]));
+    const again = resolver.resolve("/a");
+    expect(calls.length).toBe(1);
+    await resolver.reconfigure(items(["/b"]));
+    let stoppedYet = false;
+    const stopped = resolver.stop().then(() => (stoppedYet = true));
+    await settle();
+    expect(stoppedYet).toBe(false);
+    calls[0]!.resolve(bytes("1"));
+    await stopped;
+    expect((await pending).kind).toBe("fresh");
+    expect(await again).toMatchObject({ kind: "fresh", collapsed: true });
+  });
+});
+
 describe("refresh", () => {
   test("fetches at start and at each interval, never two at once, and not in a backoff window", async () => {
     const { fetcher, calls } = scripted();
@@ -431,7 +478,10 @@ describe("refresh", () => {
     expect(calls.length).toBe(3);
     // Stopping waits for the fetch in flight, then no tick starts another.
     stopRefresh();
-    const stopped = resolver.stop();
+    let stoppedYet = false;
+    const stopped = resolver.stop().then(() => (stoppedYet = true));
+    await settle();
+    expect(stoppedYet).toBe(false);
     calls[2]!.resolve(bytes("2"));
     await stopped;
     await clock.advance(60_000);
