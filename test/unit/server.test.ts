@@ -1,15 +1,19 @@
 /**
  * The HTTP handler (src/http/server.ts) in-process: requests built here, answered by the
- * handler over a resolver that answers what each test tells it to; no socket. SPEC 5.1's order
- * (404, OPTIONS and 405, auth, the value), the daemon's own paths (5.5), answers (5.2) and the
- * one log line of each request (5.6).
+ * handler over a resolver that answers what each test tells it to (and, last, over the real
+ * one); no socket. SPEC 5.1's order (404, OPTIONS and 405, auth, the value), the daemon's own
+ * paths (5.5), answers (5.2) and the one log line of each request (5.6).
  */
 import { describe, expect, test } from "bun:test";
 import { handler, pathOf } from "../../src/http/server";
 import { createLogger, type Format } from "../../src/log";
 import { Metrics } from "../../src/metrics";
-import type { Outcome } from "../../src/resolver";
+import { UpstreamFailure } from "../../src/backends/failure";
+import { type Outcome, Resolver } from "../../src/resolver";
+import { SqliteStore } from "../../src/store/sqlite";
+import { FakeClock } from "../support/clock";
 import { check, yaml } from "../support/config";
+import { tempDir } from "../support/temp";
 
 const NOW = 1_700_000_000_000;
 const BODY = '{"v": "the value"}';
@@ -289,5 +293,38 @@ describe("the log: one line per request (SPEC 5.6)", () => {
     expect(Object.keys(line)).toEqual(["time", "level", "msg", "method", "path", "status", "client", "auth", "cache", "collapsed", "failure", "upstream_ms", "duration_ms"]);
     expect(line).toMatchObject({ level: "info", msg: "request", method: "GET", path: "/value", status: 200, client: "bob", auth: "basic", cache: "stale", collapsed: true, failure: "status-500", upstream_ms: 7 });
     expect(typeof line.duration_ms).toBe("number");
+  });
+});
+
+describe("over the real resolver", () => {
+  test("in a backoff window: the stored value at once (no promise), or 503 with Retry-After; the upstream asked once", async () => {
+    const log = createLogger({ format: "logfmt", level: "info" }, () => {});
+    const clock = new FakeClock();
+    let fetches = 0;
+    const resolver = new Resolver({
+      items: config!.items,
+      store: SqliteStore.open(tempDir(), log),
+      log,
+      clock,
+      fetcher: async () => {
+        fetches++;
+        throw new UpstreamFailure("connect", "ECONNREFUSED");
+      },
+    });
+    resolver.take("/value", { value: VALUE, fetchedAt: clock.now() - 60_000 });
+    const handle = handler({ resolver, clients: () => config!.clients, log, clock, ready: () => true });
+    const get = (path: string) => handle(new Request(`http://cachish${path}`, { headers: { Authorization: bearer(TOKENS.alice) } }), { timeout: () => {} });
+    // The first request waits for the failed fetch; it opens the window.
+    expect((await get("/value")).headers.get("cache-status")).toBe("cachish; hit; detail=connect");
+    const stale = get("/value");
+    expect(stale).toBeInstanceOf(Response);
+    expect({ status: (stale as Response).status, cache: (stale as Response).headers.get("cache-status"), body: await (stale as Response).text() }).toEqual({ status: 200, cache: "cachish; hit; detail=backoff", body: BODY });
+    const none = get("/other");
+    expect(none).toBeInstanceOf(Promise);
+    expect((await none).status).toBe(503);
+    const unavailable = get("/other");
+    expect(unavailable).toBeInstanceOf(Response);
+    expect({ status: (unavailable as Response).status, retry: (unavailable as Response).headers.get("retry-after") }).toEqual({ status: 503, retry: "1" });
+    expect(fetches).toBe(2);
   });
 });
