@@ -19,7 +19,7 @@ export async function openResolver(config: Config, log: Logger, options: { clock
   try {
     const stored = await local.all();
     const imported = await importLegacyFiles(local, config.cache_dir, config.items.keys(), stored, log);
-    const fleet = shared && new Fleet(local, shared, { log, now: () => clock.now(), metrics });
+    const fleet = shared && new Fleet(local, shared, { log, clock, metrics });
     const store = fleet ?? local;
     const resolver = new Resolver({ items: config.items, store, log, clock, ...(metrics ? { metrics } : {}) });
     // Taken as they are: the store left out what is corrupt (its digests) and 1.x files were

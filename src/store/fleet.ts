@@ -12,6 +12,7 @@ import { messageOf } from "../error-text";
 import { isJson } from "../json";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
+import type { Clock } from "../resolver";
 import { fresh } from "../policy";
 import type { SharedTier } from "./shared";
 import type { Held, Store, Stored } from "./store";
@@ -30,7 +31,7 @@ export class Fleet implements Store {
   constructor(
     private readonly local: Store,
     private readonly tier: Tier,
-    private readonly context: { log: Logger; now: () => number; metrics?: Metrics | undefined },
+    private readonly context: { log: Logger; clock: Clock; metrics?: Metrics | undefined },
   ) {}
 
   get(path: string): Promise<Stored | undefined> {
@@ -64,7 +65,7 @@ export class Fleet implements Store {
     const [remote, lease] = await Promise.all([this.tier.read(path), this.tier.lease(path, policy.timeout)]);
     if (remote) await this.#take(path, remote);
     const held = this.#memory?.stored(path);
-    if (held && fresh(policy, held.fetchedAt, this.context.now())) {
+    if (held && fresh(policy, held.fetchedAt, this.context.clock.now())) {
       if (lease === "mine") void this.tier.release(path);
       return this.#saved(path, held);
     }
@@ -113,15 +114,17 @@ export class Fleet implements Store {
     if (!newer()) {
       const waiters = this.#waiting.get(path) ?? new Set();
       this.#waiting.set(path, waiters);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          waiters.delete(done);
-          resolve();
-        }
-        waiters.add(done);
-      });
+      let wake = () => {};
+      const arrived = new Promise<void>((resolve) => (wake = resolve));
+      waiters.add(wake);
+      const timer = this.context.clock.timer(ms);
+      try {
+        await Promise.race([arrived, timer.done]);
+      } finally {
+        timer.cancel();
+        waiters.delete(wake);
+        if (waiters.size === 0) this.#waiting.delete(path);
+      }
     }
     return newer();
   }

@@ -60,7 +60,7 @@ function setup(policy = "", fetcher = async () => bytes('{"here": 1}')) {
   const clock = new FakeClock();
   const metrics = new Metrics();
   metrics.sharedUp = () => true;
-  const fleet = new Fleet(local, tier, { log, now: () => clock.now(), metrics });
+  const fleet = new Fleet(local, tier, { log, clock, metrics });
   let calls = 0;
   const resolver = new Resolver({ items: config!.items, store: fleet, log, clock, metrics, fetcher: () => (calls++, fetcher()) });
   fleet.follow(resolver);
@@ -99,11 +99,19 @@ describe("the fleet", () => {
     const { resolver, tier, clock, calls, logged, metrics } = setup(", timeout: 100ms, max_backoff: 30s");
     tier.heldByOthers.add("/a");
     const waiting = resolver.resolve("/a");
-    await Bun.sleep(20);
+    await settle();
     tier.announce("/a", { value: bytes('{"other": 1}'), fetchedAt: clock.now() });
     expect(await waiting).toMatchObject({ kind: "hit" });
     clock.t += 1;
-    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "lease" });
+    const timedOut = resolver.resolve("/a");
+    await settle();
+    await clock.advance(99);
+    let answered = false;
+    void timedOut.then(() => (answered = true));
+    await settle();
+    expect(answered).toBe(false);
+    await clock.advance(1);
+    expect(await timedOut).toMatchObject({ kind: "stale", detail: "lease" });
     expect(calls()).toBe(0);
     // Not an upstream failure: no backoff, no log line, no fetch counted.
     expect(logged("upstream failure")).toBe(0);
