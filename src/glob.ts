@@ -23,14 +23,14 @@ export function globToRegExp(pattern: string): RegExp {
   let i = 0;
   while (i < chars.length) {
     const c = chars[i++]!;
+    const end = c === "[" ? closing(chars, i) : undefined;
     if (c === "*") {
       fixed.push("");
     } else if (c === "?") {
       fixed[fixed.length - 1] += ".";
-    } else if (c === "[" && closing(chars, i) !== undefined) {
-      const j = closing(chars, i)!;
-      fixed[fixed.length - 1] += set(chars.slice(i, j));
-      i = j + 1;
+    } else if (end !== undefined) {
+      fixed[fixed.length - 1] += set(chars.slice(i, end));
+      i = end + 1;
     } else {
       fixed[fixed.length - 1] += c.replace(SYNTAX, "\\$&");
     }

@@ -3,7 +3,7 @@
  * socket), or, with `--config`, the resolver and store of that configuration in this process.
  */
 import { loadConfig } from "../config/load";
-import { messageOf } from "../error-text";
+import { connectProblem } from "../error-text";
 import { openResolver } from "../open";
 import { createLogger } from "../log";
 import { StoreError } from "../store/store";
@@ -21,8 +21,7 @@ export async function askDaemon(server: string, path: string, token: string | un
   } catch (error) {
     const name = (error as { name?: string }).name;
     if (name === "TimeoutError") return { kind: "unavailable", why: `the daemon at ${server} did not answer within ${Math.round(timeoutMs / 1000)} s` };
-    const code = (error as { code?: string }).code ?? messageOf(error);
-    return { kind: "unavailable", why: `the daemon at ${server} cannot be reached (${code})` };
+    return { kind: "unavailable", why: `the daemon at ${server} cannot be reached (${connectProblem(error)})` };
   }
 }
 

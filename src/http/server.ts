@@ -106,7 +106,7 @@ export function handler(routes: Routes): Handler {
       asked.client = auth.client.name;
     }
     const head = method === "HEAD";
-    // A value within its ttl is answered from memory at once, without a promise: most requests are these.
+    // What needs no fetch (a hit, a stale value, a 503 in a backoff window) is answered from memory at once, without a promise: most requests are these.
     const hit = routes.resolver.peek(path);
     if (hit) return done(asked, answer(hit, routes.clock.now(), head), hit);
     // Bun closes a connection idle for 10 s; this one waits on the upstream, for as long as

@@ -96,6 +96,16 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     }
   };
   const setConfig = (text: string) => put("etc/cachish.yml", text, 0o640);
+  /** The environment the dependent service `name` was started with, once its program has written it. */
+  const seenBy = async (name: string) => {
+    await until(`${name} to start its program`, async () => (await box.run(["test", "-e", `/var/lib/seen/${name}`])).code === 0);
+    return environmentOf(inRoot(`var/lib/seen/${name}`));
+  };
+  /** Every value of /database-url, byte for byte, in what `name`'s program saw. */
+  const expectAllValues = async (name: string) => {
+    const seen = await seenBy(name);
+    for (const [key, value] of Object.entries(VALUES)) expect({ name, key, value: seen.get(key)?.toString("hex") }).toEqual({ name, key, value: Buffer.from(value).toString("hex") });
+  };
 
   beforeAll(async () => {
     const out = tempDir();
@@ -201,11 +211,7 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     }
     await ok("systemctl", "daemon-reload");
     await ok("systemctl", "enable", "--now", "myapp-sh.service", "myapp-env.service");
-    for (const name of ["myapp-sh", "myapp-env"]) {
-      await until(`${name} to start`, async () => (await box.run(["test", "-e", `/var/lib/seen/${name}`])).code === 0);
-      const seen = environmentOf(inRoot(`var/lib/seen/${name}`));
-      for (const [key, value] of Object.entries(VALUES)) expect({ name, key, value: seen.get(key)?.toString("hex") }).toEqual({ name, key, value: Buffer.from(value).toString("hex") });
-    }
+    for (const name of ["myapp-sh", "myapp-env"]) await expectAllValues(name);
   }, 60_000);
 
   test("when `cachish get` fails, the README's units fail and their program does not start", async () => {
@@ -283,8 +289,7 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     put("etc/systemd/system/myapp-sh.service.d/socket.conf", "[Service]\nEnvironment=CACHISH_URL=unix:/run/cachish/cachish.sock SEEN_AS=myapp-socket\n");
     await ok("systemctl", "daemon-reload");
     await ok("systemctl", "restart", "myapp-sh.service");
-    await until("myapp over the socket", async () => (await box.run(["test", "-e", "/var/lib/seen/myapp-socket"])).code === 0);
-    expect(environmentOf(inRoot("var/lib/seen/myapp-socket")).get("ALL")?.toString()).toBe(VALUES.ALL);
+    expect((await seenBy("myapp-socket")).get("ALL")?.toString()).toBe(VALUES.ALL);
     await ok("systemctl", "stop", "cachish");
     expect(await box.run(["test", "-e", "/run/cachish"])).toMatchObject({ code: 1 });
   }, 90_000);
@@ -328,11 +333,7 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     await box.reboot();
     expect(await show("upstream", "ActiveState")).toBe("inactive");
     expect(await box.run(["systemctl", "is-system-running"])).toMatchObject({ stdout: "running\n" });
-    for (const name of ["myapp-sh", "myapp-env"]) {
-      await until(`${name} to start at boot`, async () => (await box.run(["test", "-e", `/var/lib/seen/${name}`])).code === 0);
-      const seen = environmentOf(inRoot(`var/lib/seen/${name}`));
-      for (const [key, value] of Object.entries(VALUES)) expect({ name, key, value: seen.get(key)?.toString("hex") }).toEqual({ name, key, value: Buffer.from(value).toString("hex") });
-    }
+    for (const name of ["myapp-sh", "myapp-env"]) await expectAllValues(name);
     // Past its ttl of 1s, the value was fetched, the fetch failed, and the stored value was served.
     expect(await journal("myapp-sh", "-b")).toContain("cachish get: warning: /database-url is a stale value");
   }, 120_000);
