@@ -15,7 +15,7 @@ import { messageOf } from "./error-text";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
 import { type Answer, backoffEnd, decide, leftAlone, type State } from "./policy";
-import type { Held, Store, Stored } from "./store/store";
+import { type Held, type Store, type Stored, storedOf } from "./store/store";
 
 export type Timer = { done: Promise<void>; cancel(): void };
 export type Clock = { now(): number; timer(ms: number): Timer };
@@ -29,21 +29,26 @@ export const systemClock: Clock = {
   },
 };
 
+/** What every answer with a value carries: its bytes, when they were fetched, and their SHA-256 (the ETag of SPEC 5.8). */
+type Value = { value: Uint8Array; fetchedAt: number; sha256: Uint8Array };
+
 export type Outcome =
   /**
    * Fetched for this request, or for one it joined (`collapsed`). `replaced`: a value was
    * stored before; `stored`: this one was written to the store (false when the write failed).
    */
-  | { kind: "fresh"; value: Uint8Array; fetchedAt: number; collapsed: boolean; replaced: boolean; stored: boolean; upstreamMs: number }
+  | ({ kind: "fresh"; collapsed: boolean; replaced: boolean; stored: boolean; upstreamMs: number } & Value)
   /** From memory, younger than `ttl` (or just given by another host of the fleet): the upstream was not asked. */
-  | { kind: "hit"; value: Uint8Array; fetchedAt: number; ttl: number }
+  | ({ kind: "hit"; ttl: number } & Value)
   /**
    * The stored value, because the upstream failed (`detail` is the failure's kind), is in its
    * backoff window (`backoff`), or had not answered after `stale_after` (`stale-after`).
    */
-  | { kind: "stale"; value: Uint8Array; fetchedAt: number; detail: string; collapsed: boolean; ttl: number; upstreamMs?: number }
+  | ({ kind: "stale"; detail: string; collapsed: boolean; ttl: number; upstreamMs?: number } & Value)
   /** No usable value: the upstream failed, or is in its backoff window, and nothing servable is stored. */
   | { kind: "unavailable"; detail: string; status?: number; collapsed: boolean; upstreamMs?: number; retryAfter?: number };
+
+const valueOf = ({ value, fetchedAt, sha256 }: Stored): Value => ({ value, fetchedAt, sha256 });
 
 export type Fetcher = (item: Item, now: number) => Promise<Uint8Array>;
 
@@ -80,6 +85,8 @@ export class Resolver {
   readonly #clock: Clock;
   readonly #fetcher: Fetcher;
   readonly #metrics: Metrics | undefined;
+  /** Told when an item's value changes to other bytes (fetched, or from the fleet): clients waiting for a change (SPEC 5.8). */
+  onChange: ((path: string, stored: Stored) => void) | undefined;
 
   constructor(options: ResolverOptions) {
     this.#items = options.items;
@@ -97,7 +104,7 @@ export class Resolver {
    */
   take(path: string, stored: Stored): void {
     const entry = this.#entries.get(path);
-    if (entry && (!entry.stored || entry.stored.fetchedAt < stored.fetchedAt)) entry.stored = stored;
+    if (entry && (!entry.stored || entry.stored.fetchedAt < stored.fetchedAt)) this.#keep(path, entry, stored);
   }
 
   /** The configured item paths. */
@@ -146,7 +153,7 @@ export class Resolver {
     if (result.kind === "held") return this.#hit(item, result.stored);
     if (result.kind === "fresh") {
       const { stored, replaced, written, ms } = result;
-      return { kind: "fresh", value: stored.value, fetchedAt: stored.fetchedAt, collapsed, replaced, stored: written, upstreamMs: ms };
+      return { kind: "fresh", ...valueOf(stored), collapsed, replaced, stored: written, upstreamMs: ms };
     }
     return this.#answer(item, entry, decide(item.policy, this.#state(entry), this.#clock.now(), result.failure), { collapsed, ms: result.ms });
   }
@@ -210,12 +217,19 @@ export class Resolver {
     return { ...this.#stale(item, entry.stored!, decision.detail, waited?.collapsed ?? decision.fetch === "join"), ...upstream };
   }
 
+  /** The value the item is answered with from now on. */
+  #keep(path: string, entry: Entry, stored: Stored): void {
+    const before = entry.stored;
+    entry.stored = stored;
+    if (!before || !Buffer.from(before.sha256).equals(stored.sha256)) this.onChange?.(path, stored);
+  }
+
   #hit(item: Item, stored: Stored): Outcome {
-    return { kind: "hit", value: stored.value, fetchedAt: stored.fetchedAt, ttl: item.policy.ttl };
+    return { kind: "hit", ...valueOf(stored), ttl: item.policy.ttl };
   }
 
   #stale(item: Item, stored: Stored, detail: string, collapsed: boolean): Outcome {
-    return { kind: "stale", value: stored.value, fetchedAt: stored.fetchedAt, detail, collapsed, ttl: item.policy.ttl };
+    return { kind: "stale", ...valueOf(stored), detail, collapsed, ttl: item.policy.ttl };
   }
 
   /** What `pending` settles to within `ms`, else undefined. */
@@ -263,7 +277,7 @@ export class Resolver {
     } catch (error) {
       throw this.#failed(item, entry, asFailure(error), started);
     }
-    const stored = { value, fetchedAt: this.#clock.now() };
+    const stored = storedOf(value, this.#clock.now());
     const replaced = entry.stored !== undefined;
     let written = true;
     try {
@@ -274,7 +288,8 @@ export class Resolver {
       this.#log.error("could not write a fetched value to the store", { item: item.path, cause: messageOf(error) });
     }
     if (entry.failures > 0) this.#log.info("upstream recovered", { item: item.path, after_failures: entry.failures });
-    Object.assign(entry, { stored, failures: 0, retryAt: 0, lastFailure: undefined });
+    Object.assign(entry, { failures: 0, retryAt: 0, lastFailure: undefined });
+    this.#keep(item.path, entry, stored);
     this.#metrics?.fetched(item.path, "ok", (stored.fetchedAt - started) / 1000);
     return { kind: "fresh", stored, replaced, written, ms: stored.fetchedAt - started };
   }

@@ -8,7 +8,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson, stringifyJson } from "../json";
 import type { Logger } from "../log";
-import type { Store, Stored } from "./store";
+import { type Store, type Stored, storedOf } from "./store";
 
 export function legacyFileName(path: string): string {
   return new Bun.CryptoHasher("sha256").update(path).digest("hex");
@@ -35,7 +35,7 @@ export async function importLegacyFiles(store: Store, cacheDir: string, paths: I
       log.warn("a 1.x cache file is not JSON; not imported", { item: path, file });
       continue;
     }
-    const stored = { value, fetchedAt };
+    const stored = storedOf(value, fetchedAt);
     await store.put(path, stored);
     imported.set(path, stored);
     log.info("imported the 1.x cache file", { item: path, file, fetched_at: new Date(fetchedAt).toISOString() });

@@ -18,7 +18,7 @@ import { hostname } from "node:os";
 import type { SharedStore } from "../config/types";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
-import type { Stored } from "./store";
+import { type Stored, storedOf } from "./store";
 
 export const SCHEMA_VERSION = 1;
 const CHANNEL = "cachish_values";
@@ -150,7 +150,7 @@ export class SharedTier {
       this.#log.error("a row of the shared store does not open; it is ignored", { item: path });
       return undefined;
     }
-    return { value, fetchedAt };
+    return storedOf(value, fetchedAt);
   }
 
   /** The fleet's value of `path`, or undefined (none, it does not open, or the database did not answer in time). */

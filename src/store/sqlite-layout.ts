@@ -9,7 +9,7 @@
 import type { Database } from "bun:sqlite";
 import type { Logger } from "../log";
 import { isJson } from "../json";
-import type { Stored } from "./store";
+import { digest, type Stored } from "./store";
 
 /**
  * 1: item_values (path, value, fetched_at). 2: and sha256, the digest of the value's bytes.
@@ -19,8 +19,6 @@ export const SCHEMA_VERSION = 3;
 /** The most bytes of a value in one row of value_chunks. */
 export const CHUNK_BYTES = 1024 * 1024;
 
-export const digest = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest();
-
 /**
  * Replaces the value of `path`: each chunk written from a view of the value (no copy of it is
  * made) over the old chunk of its place, the old chunks past its end deleted, then its row.
@@ -28,7 +26,7 @@ export const digest = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").upda
  * one is committed. Written over, not deleted and inserted: SQLite then writes only the pages
  * that change, and a refresh that brings the same 16 MiB took ~25 ms, against ~140.
  */
-export function writeValue(db: Database, path: string, stored: Stored, sha256: Uint8Array | null = digest(stored.value)): void {
+export function writeValue(db: Database, path: string, stored: Omit<Stored, "sha256">, sha256: Uint8Array | null): void {
   const { value } = stored;
   const insert = db.query<never, [string, number, Uint8Array]>("INSERT INTO value_chunks (path, seq, bytes) VALUES (?, ?, ?) ON CONFLICT (path, seq) DO UPDATE SET bytes = excluded.bytes");
   const chunks = Math.ceil(value.length / CHUNK_BYTES);

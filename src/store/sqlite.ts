@@ -18,8 +18,8 @@ import { join } from "node:path";
 import type { Logger } from "../log";
 import { describeError, systemProblem } from "../error-text";
 import { changeOf, type Identity, identify, statOf, SUFFIXES } from "./file-identity";
-import { createTables, digest, readValue, SCHEMA_VERSION, upgrade, writeValue } from "./sqlite-layout";
-import { type Store, StoreError, type Stored } from "./store";
+import { createTables, readValue, SCHEMA_VERSION, upgrade, writeValue } from "./sqlite-layout";
+import { digest, type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
 
@@ -86,7 +86,7 @@ export class SqliteStore implements Store {
     const change = this.#db ? changeOf(this.file, this.#identity) : undefined;
     if (this.#db && change === undefined) {
       const db = this.#db;
-      db.transaction(() => writeValue(db, path, stored)).immediate();
+      db.transaction(() => writeValue(db, path, stored, stored.sha256)).immediate();
       return;
     }
     this.#recreate(change);
@@ -105,7 +105,7 @@ export class SqliteStore implements Store {
       this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: item.path, store: this.file });
       return undefined;
     }
-    const stored = { value, fetchedAt: item.fetched_at };
+    const stored = { value, fetchedAt: item.fetched_at, sha256: new Uint8Array(item.sha256) };
     this.#held.set(item.path, stored);
     return stored;
   }
@@ -141,7 +141,7 @@ export class SqliteStore implements Store {
     const db = openIn(this.dir, this.log);
     try {
       db.transaction(() => {
-        for (const [path, stored] of this.#held) writeValue(db, path, stored);
+        for (const [path, stored] of this.#held) writeValue(db, path, stored, stored.sha256);
       }).immediate();
     } catch (error) {
       db.close(false);

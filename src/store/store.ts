@@ -10,7 +10,19 @@ export type Stored = {
   value: Uint8Array;
   /** When the value was fetched, in milliseconds since the epoch. */
   fetchedAt: number;
+  /**
+   * The SHA-256 of `value`, computed once when the value is made or read: the store's proof
+   * that it reads back what it wrote, and the value's `ETag` for clients (SPEC 5.8).
+   */
+  sha256: Uint8Array;
 };
+
+export const digest = (bytes: Uint8Array): Buffer => new Bun.CryptoHasher("sha256").update(bytes).digest();
+
+/** A value fetched at `fetchedAt`, with its digest. */
+export function storedOf(value: Uint8Array, fetchedAt: number): Stored {
+  return { value, fetchedAt, sha256: digest(value) };
+}
 
 /** A fetch the store saved: it holds `stored`, as good as what the upstream would have given. */
 export type Held = { kind: "held"; stored: Stored };

@@ -5,14 +5,15 @@
 import { describe, expect, test } from "bun:test";
 import { answer } from "../../src/http/answer";
 import type { Outcome } from "../../src/resolver";
+import { storedOf } from "../../src/store/store";
 
 const NOW = 1_700_000_000_000;
 const BODY = '{"v": "the value"}';
 
 /** A hit and a stale answer of one value each. */
 const outcomes = (): Record<"hit" | "stale", Outcome> => ({
-  hit: { kind: "hit", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, ttl: 60_000 },
-  stale: { kind: "stale", value: new TextEncoder().encode(BODY), fetchedAt: NOW - 1500, detail: "backoff", collapsed: false, ttl: 0 },
+  hit: { kind: "hit", ...storedOf(new TextEncoder().encode(BODY), NOW - 1500), ttl: 60_000 },
+  stale: { kind: "stale", ...storedOf(new TextEncoder().encode(BODY), NOW - 1500), detail: "backoff", collapsed: false, ttl: 0 },
 });
 
 async function seen(response: Response) {

@@ -2,6 +2,7 @@
  * The fleet's protocol (SPEC 5.7) in-process: the real resolver and SQLite store, the fleet
  * wrapped around them, and a tier the test plays (the PostgreSQL itself is in e2e/fleet.test.ts).
  */
+import { storedOf } from "../../src/store/store";
 import { describe, expect, test } from "bun:test";
 import { UpstreamFailure } from "../../src/backends/failure";
 import { createLogger } from "../../src/log";
@@ -87,7 +88,7 @@ describe("the fleet", () => {
 
   test("a value of the fleet fresher than ttl saves the fetch: a hit, kept locally, counted", async () => {
     const { resolver, local, tier, clock, metrics, calls } = setup(", ttl: 10s");
-    tier.rows.set("/a", { value: bytes('{"fleet": 1}'), fetchedAt: clock.now() - 9000 });
+    tier.rows.set("/a", storedOf(bytes('{"fleet": 1}'), clock.now() - 9000));
     expect(await resolver.resolve("/a")).toMatchObject({ kind: "hit", fetchedAt: clock.now() - 9000 });
     expect(calls()).toBe(0);
     expect(text(await local.get("/a"))).toBe('{"fleet": 1}');
@@ -100,7 +101,7 @@ describe("the fleet", () => {
     tier.heldByOthers.add("/a");
     const waiting = resolver.resolve("/a");
     await settle();
-    tier.announce("/a", { value: bytes('{"other": 1}'), fetchedAt: clock.now() });
+    tier.announce("/a", storedOf(bytes('{"other": 1}'), clock.now()));
     expect(await waiting).toMatchObject({ kind: "hit" });
     clock.t += 1;
     const timedOut = resolver.resolve("/a");
@@ -131,13 +132,13 @@ describe("the fleet", () => {
   test("announced values: a newer one is taken into the store and memory; an older one, another host's item, or one not JSON is not", async () => {
     const { resolver, local, tier, clock, logged } = setup();
     const at = clock.now();
-    tier.announce("/a", { value: bytes('{"v": 2}'), fetchedAt: at });
+    tier.announce("/a", storedOf(bytes('{"v": 2}'), at));
     await settle();
     expect(text(resolver.stored("/a"))).toBe('{"v": 2}');
     expect(text(await local.get("/a"))).toBe('{"v": 2}');
-    tier.announce("/a", { value: bytes('{"v": 1}'), fetchedAt: at - 1 });
-    tier.announce("/elsewhere", { value: bytes('{"v": 3}'), fetchedAt: at + 1 });
-    tier.announce("/a", { value: bytes("{not json"), fetchedAt: at + 1 });
+    tier.announce("/a", storedOf(bytes('{"v": 1}'), at - 1));
+    tier.announce("/elsewhere", storedOf(bytes('{"v": 3}'), at + 1));
+    tier.announce("/a", storedOf(bytes("{not json"), at + 1));
     await settle();
     expect(text(resolver.stored("/a"))).toBe('{"v": 2}');
     expect(text(await local.get("/a"))).toBe('{"v": 2}');

@@ -2,6 +2,7 @@
  * The resolver in-process: a clock the test moves, a fetcher the test scripts (the backend
  * seam), and the real SQLite store in a temp folder.
  */
+import { storedOf } from "../../src/store/store";
 import { describe, expect, test } from "bun:test";
 import { UpstreamFailure } from "../../src/backends/failure";
 import type { Item } from "../../src/config/types";
@@ -39,6 +40,19 @@ describe("the resolver", () => {
     expect(outcome).toMatchObject({ kind: "fresh", collapsed: false, replaced: false, stored: true });
     expect(text((await store.get("/a"))!.value)).toBe('{"v": 1}');
     expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", replaced: true });
+  });
+
+  test("onChange hears of a value with other bytes, fetched or taken, and of nothing else", async () => {
+    const values = ['{"v": 1}', '{"v": 1}', '{"v": 2}'];
+    const { resolver, clock } = setup("", async () => bytes(values.shift()!));
+    const heard: string[] = [];
+    resolver.onChange = (path, stored) => heard.push(`${path} ${text(stored.value)}`);
+    for (let n = 0; n < 3; n++) await resolver.resolve("/a");
+    expect(heard).toEqual(['/a {"v": 1}', '/a {"v": 2}']);
+    resolver.take("/a", storedOf(bytes('{"v": 2}'), clock.now() + 1));
+    resolver.take("/a", storedOf(bytes('{"v": 3}'), clock.now() - 1));
+    resolver.take("/a", storedOf(bytes('{"v": 4}'), clock.now() + 2));
+    expect(heard).toEqual(['/a {"v": 1}', '/a {"v": 2}', '/a {"v": 4}']);
   });
 
   test("resolve() returns a fetched value only once the store has written it", async () => {
@@ -421,7 +435,7 @@ describe("a reload (reconfigure)", () => {
     const first = resolver.resolve("/a");
     calls[0]!.resolve(bytes("1"));
     await first;
-    await store.put("/b", { value: bytes("stored b"), fetchedAt: clock.now() });
+    await store.put("/b", storedOf(bytes("stored b"), clock.now()));
     clock.t += 1000;
     const inflight = resolver.resolve("/a");
     expect(calls.length).toBe(2);
@@ -529,8 +543,8 @@ describe("the store", () => {
     const dir = tempDir();
     const log = createLogger({ format: "logfmt", level: "error" }, () => {});
     const store = SqliteStore.open(dir, log);
-    await store.put("/a", { value: bytes('{"v": 1}'), fetchedAt: 123 });
-    await store.put("/a", { value: bytes('{"v": 2}'), fetchedAt: 456 });
+    await store.put("/a", storedOf(bytes('{"v": 1}'), 123));
+    await store.put("/a", storedOf(bytes('{"v": 2}'), 456));
     await store.close();
     const again = SqliteStore.open(dir, log);
     const all = await again.all();
@@ -542,7 +556,7 @@ describe("the store", () => {
 
   test("an item the configuration no longer has is not loaded", async () => {
     const { resolver } = setup("", async () => bytes("1"));
-    resolver.take("/gone", { value: bytes("1"), fetchedAt: 1 });
+    resolver.take("/gone", storedOf(bytes("1"), 1));
     expect(resolver.stored("/gone")).toBeUndefined();
     expect(resolver.item("/gone") as Item | undefined).toBeUndefined();
   });

@@ -4,6 +4,7 @@
  * one); no socket. SPEC 5.1's order (404, OPTIONS and 405, auth, the value), the daemon's own
  * paths (5.5), answers (5.2) and the one log line of each request (5.6).
  */
+import { storedOf } from "../../src/store/store";
 import { describe, expect, test } from "bun:test";
 import { handler, pathOf } from "../../src/http/server";
 import { createLogger, type Format } from "../../src/log";
@@ -34,11 +35,10 @@ const { config } = check(
 
 /** One value, as the resolver answers it: the same bytes for every request. */
 const VALUE = new TextEncoder().encode(BODY);
-const value = () => VALUE;
 const OUTCOMES = {
-  hit: (): Outcome => ({ kind: "hit", value: value(), fetchedAt: NOW - 1500, ttl: 60_000 }),
-  fresh: (): Outcome => ({ kind: "fresh", value: value(), fetchedAt: NOW, collapsed: false, replaced: true, stored: true, upstreamMs: 12 }),
-  stale: (): Outcome => ({ kind: "stale", value: value(), fetchedAt: NOW - 90_000, detail: "status-500", collapsed: true, ttl: 0, upstreamMs: 7 }),
+  hit: (): Outcome => ({ kind: "hit", ...storedOf(VALUE, NOW - 1500), ttl: 60_000 }),
+  fresh: (): Outcome => ({ kind: "fresh", ...storedOf(VALUE, NOW), collapsed: false, replaced: true, stored: true, upstreamMs: 12 }),
+  stale: (): Outcome => ({ kind: "stale", ...storedOf(VALUE, NOW - 90_000), detail: "status-500", collapsed: true, ttl: 0, upstreamMs: 7 }),
   unavailable: (): Outcome => ({ kind: "unavailable", detail: "connect", collapsed: false, retryAfter: 30 }),
 };
 
@@ -311,7 +311,7 @@ describe("over the real resolver", () => {
         throw new UpstreamFailure("connect", "ECONNREFUSED");
       },
     });
-    resolver.take("/value", { value: VALUE, fetchedAt: clock.now() - 60_000 });
+    resolver.take("/value", storedOf(VALUE, clock.now() - 60_000));
     const handle = handler({ resolver, clients: () => config!.clients, log, clock, ready: () => true });
     const get = (path: string) => handle(new Request(`http://cachish${path}`, { headers: { Authorization: bearer(TOKENS.alice) } }), { timeout: () => {} });
     // The first request waits for the failed fetch; it opens the window.

@@ -3,6 +3,7 @@
  * it tells a corrupt value (its size and the SHA-256 of its bytes beside it), its schema's
  * upgrades, and what a large write costs in memory.
  */
+import { storedOf } from "../../src/store/store";
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -67,7 +68,7 @@ describe("the store", () => {
     const dir = tempDir();
     const { log, lines } = logged();
     const store = SqliteStore.open(dir, log);
-    for (const path of ["/sound", "/altered", "/no-digest"]) await store.put(path, { value: bytes(`{"path": "${path}"}`), fetchedAt: 1 });
+    for (const path of ["/sound", "/altered", "/no-digest"]) await store.put(path, storedOf(bytes(`{"path": "${path}"}`), 1));
     await store.close();
     const db = raw(dir);
     // Still valid JSON: only the digest tells.
@@ -94,7 +95,7 @@ describe("the store", () => {
     // No line carries a value.
     expect(lines().join("\n")).not.toContain("elsewhere");
     // A good write repairs it.
-    await again.put("/altered", { value: bytes('{"path": "/altered"}'), fetchedAt: 2 });
+    await again.put("/altered", storedOf(bytes('{"path": "/altered"}'), 2));
     expect(text((await again.get("/altered"))!.value)).toBe('{"path": "/altered"}');
     await again.close();
   });
@@ -103,11 +104,11 @@ describe("the store", () => {
     const dir = tempDir();
     const { log, lines } = logged();
     const store = SqliteStore.open(dir, log);
-    for (let n = 0; n < 5; n++) await store.put(`/${n % 2}`, { value: bytes(String(n)), fetchedAt: n });
+    for (let n = 0; n < 5; n++) await store.put(`/${n % 2}`, storedOf(bytes(String(n)), n));
     expect(lines().filter((l) => l.includes("level=error"))).toEqual([]);
 
     rmSync(dir, { recursive: true });
-    await store.put("/2", { value: bytes("2"), fetchedAt: 9 });
+    await store.put("/2", storedOf(bytes("2"), 9));
     expect(lines().filter((l) => l.includes("level=error")).map((l) => /change="?([^"]+)"? /.exec(l)?.[1])).toEqual(["folder removed"]);
     expect(contents(dir)).toEqual([
       ["/0", "4"],
@@ -115,7 +116,7 @@ describe("the store", () => {
       ["/2", "2"],
     ]);
     await store.close();
-    await expect(store.put("/3", { value: bytes("3"), fetchedAt: 10 })).rejects.toThrow("is closed");
+    await expect(store.put("/3", storedOf(bytes("3"), 10))).rejects.toThrow("is closed");
   });
 
   test("a store of schema 1 is upgraded once: each value that is JSON gets its digest, one that is not stays corrupt", async () => {
@@ -157,7 +158,7 @@ describe("the store", () => {
     const store = SqliteStore.open(dir, log);
     const sizes = [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 2.5 * MiB + 1];
     const values = new Map(sizes.map((size, n) => [`/${size}`, pattern(size, n + 1)]));
-    for (const [path, value] of values) await store.put(path, { value, fetchedAt: value.length });
+    for (const [path, value] of values) await store.put(path, storedOf(value, value.length));
 
     const chunks = (path: string) => {
       const db = raw(dir);
@@ -187,16 +188,16 @@ describe("the store", () => {
 
     // Shrinking and growing in place: the old chunks go, the new ones are the only ones.
     const big = `/${2.5 * MiB + 1}`;
-    await again.put(big, { value: bytes('"small now"'), fetchedAt: 7 });
+    await again.put(big, storedOf(bytes('"small now"'), 7));
     expect(chunks(big)).toEqual([{ seq: 0, size: 11 }]);
     expect(text((await again.get(big))!.value)).toBe('"small now"');
     const grown = pattern(CHUNK_BYTES + 5, 99);
-    await again.put("/1", { value: grown, fetchedAt: 8 });
+    await again.put("/1", storedOf(grown, 8));
     expect(chunks("/1").map((c) => c.size)).toEqual([MiB, 5]);
 
     // A store re-created after its folder went away gets every value held, in chunks too.
     rmSync(dir, { recursive: true });
-    await again.put("/0", { value: bytes("0"), fetchedAt: 9 });
+    await again.put("/0", storedOf(bytes("0"), 9));
     expect(chunks(`/${CHUNK_BYTES - 1}`)).toEqual([{ seq: 0, size: MiB - 1 }]);
     expect(chunks("/1").map((c) => c.size)).toEqual([MiB, 5]);
     await again.close();
@@ -215,7 +216,7 @@ describe("the store", () => {
     const store = SqliteStore.open(dir, log);
     const value = pattern(3 * MiB, 5);
     const damaged = ["/missing", "/altered", "/added", "/swapped", "/huge-size", "/short-size"];
-    for (const path of ["/sound", ...damaged]) await store.put(path, { value, fetchedAt: 1 });
+    for (const path of ["/sound", ...damaged]) await store.put(path, storedOf(value, 1));
     await store.close();
     const db = raw(dir);
     db.run("DELETE FROM value_chunks WHERE path = '/missing' AND seq = 1");
@@ -239,7 +240,7 @@ describe("the store", () => {
     const corrupt = lines().filter((l) => l.includes('msg="a stored value is corrupt; it is ignored until the next good fetch"'));
     expect(corrupt.map((l) => [/level=(\w+)/.exec(l)?.[1], /item=(\S+)/.exec(l)?.[1]])).toEqual([...damaged, ...damaged].map((path) => ["error", path]));
     // A good write repairs one.
-    await again.put("/missing", { value: bytes('"whole"'), fetchedAt: 2 });
+    await again.put("/missing", storedOf(bytes('"whole"'), 2));
     expect(text((await again.get("/missing"))!.value)).toBe('"whole"');
     await again.close();
   });
@@ -248,12 +249,12 @@ describe("the store", () => {
     const dir = tempDir();
     const store = SqliteStore.open(dir, logged().log);
     const before = pattern(2 * MiB + 3, 11);
-    await store.put("/v", { value: before, fetchedAt: 1 });
+    await store.put("/v", storedOf(before, 1));
     // The third chunk of the next write cannot be written: its first two, and the deletion of the old ones, must not stay.
     const db = raw(dir);
     db.run("CREATE TRIGGER half_way BEFORE INSERT ON value_chunks WHEN NEW.seq = 2 BEGIN SELECT RAISE(ABORT, 'the disk went away'); END");
     db.close();
-    await expect(store.put("/v", { value: pattern(3 * MiB, 12), fetchedAt: 2 })).rejects.toThrow("the disk went away");
+    await expect(store.put("/v", storedOf(pattern(3 * MiB, 12), 2))).rejects.toThrow("the disk went away");
     await store.close();
 
     const { log, lines } = logged();
@@ -322,7 +323,7 @@ describe("the store", () => {
     // bound copy, then SQLite's record); chunks of 1 MiB cost about 4.
     const store = SqliteStore.open(tempDir(), logged().log);
     const value = pattern(16 * MiB, 7);
-    const growth = await peakGrowth(() => store.put("/big", { value, fetchedAt: 1 }));
+    const growth = await peakGrowth(() => store.put("/big", storedOf(value, 1)));
     await store.close();
     expect(growth).toBeLessThan(12 * MiB);
   });
@@ -333,7 +334,7 @@ describe("the store", () => {
     // chunk freed once copied.
     const dir = tempDir();
     const store = SqliteStore.open(dir, logged().log);
-    await store.put("/big", { value: pattern(16 * MiB, 8), fetchedAt: 1 });
+    await store.put("/big", storedOf(pattern(16 * MiB, 8), 1));
     await store.close();
     const again = SqliteStore.open(dir, logged().log);
     let all = new Map<string, Stored>();
