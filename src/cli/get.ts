@@ -144,7 +144,8 @@ export function getCommand(io: Output): Command {
               if (failed) return failed;
             } else if (!exec) io.out(text);
             const failed = exec && change && (await runToEnd(exec, stop.signal));
-            if (failed) io.err(`cachish get: ${path}: --exec: ${failed}\n`);
+            // A command that a stop ended has not failed.
+            if (failed && !stop.signal.aborted) io.err(`cachish get: ${path}: --exec: ${failed}\n`);
             return undefined;
           };
           const first = check(answer);
