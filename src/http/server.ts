@@ -24,7 +24,7 @@ export type Routes = {
   /** Served at /metrics when present; /metrics is a 404 otherwise (`metrics: false`). */
   metrics?: Metrics;
   /** Where long polls wait for a change (SPEC 5.8). */
-  watch: Pick<Watch, "wait" | "current">;
+  watch: Pick<Watch, "wait" | "current" | "releases">;
 };
 
 /** What the handler needs of Bun's server: to lift the idle timeout of a request that waits on the upstream or for a change. */
@@ -59,8 +59,11 @@ const shown = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}...` 
  */
 const GONE = 499;
 
-/** What the client says it holds (If-None-Match), and how long it would wait for a change (Prefer: wait). */
-type Held = { matches: ((etag: string) => boolean) | undefined; wait: number };
+/**
+ * What the client says it holds (If-None-Match), how long it would wait for a change (Prefer:
+ * wait), and the watch's count of releases when it was let in (a reload answers it at once).
+ */
+type Held = { matches: ((etag: string) => boolean) | undefined; wait: number; since: number };
 
 /** Who asked for what, as the request's log line names it. */
 type Asked = { started: number; method: string; path: string; item?: Item; client: string; auth: Scheme };
@@ -111,7 +114,7 @@ export function handler(routes: Routes): Handler {
     // A long poll outlives Bun's 10 s idle timeout.
     server.timeout(request, 0);
     const applied = { "Preference-Applied": `wait=${held.wait}` };
-    return routes.watch.wait(item.path, outcome, held.matches, held.wait * 1000, request.signal).then((ended) => {
+    return routes.watch.wait(item.path, outcome, held.matches, held.wait * 1000, held.since, request.signal).then((ended) => {
       if (ended.kind === "gone") return done(asked, new Response(null, { status: GONE }), outcome);
       const now = routes.clock.now();
       return done(asked, ended.kind === "changed" ? answer(ended.outcome, now, head, applied) : notModified(ended.outcome, now, applied), ended.outcome);
@@ -138,7 +141,7 @@ export function handler(routes: Routes): Handler {
       if (!auth.ok) return done(asked, problem(auth.status, auth.message, auth.status === 401 ? { "WWW-Authenticate": 'Bearer realm="cachish"' } : {}));
       asked.client = auth.client.name;
     }
-    const held: Held = { matches: ifNoneMatch(request.headers.get("if-none-match")), wait: preferredWait(request.headers.get("prefer")) };
+    const held: Held = { matches: ifNoneMatch(request.headers.get("if-none-match")), wait: preferredWait(request.headers.get("prefer")), since: routes.watch.releases };
     // What needs no fetch (a hit, a stale value, a 503 in a backoff window) is answered from memory at once, without a promise: most requests are these.
     const hit = routes.resolver.peek(path);
     if (hit) return reply(request, server, asked, item, held, hit);

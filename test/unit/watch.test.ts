@@ -43,6 +43,8 @@ function daemon() {
   const clock = new FakeClock();
   const bodies = new Map<string, string | Error>([["/value", '{"v": 1}'], ["/ttl", '{"t": 1}'], ["/refreshed", '{"r": 1}']]);
   const fetched: string[] = [];
+  /** While set, fetches wait for it: a fetch in flight. */
+  const hold: { gate?: Promise<void> } = {};
   const resolver = new Resolver({
     items: config!.items,
     store: SqliteStore.open(tempDir(), log),
@@ -50,6 +52,7 @@ function daemon() {
     clock,
     fetcher: async (item) => {
       fetched.push(item.path);
+      await hold.gate;
       const body = bodies.get(item.path)!;
       if (body instanceof Error) throw new UpstreamFailure("connect", body.message);
       return new TextEncoder().encode(body);
@@ -82,7 +85,7 @@ function daemon() {
     return counts;
   };
   const gauge = () => metrics.render(resolver.states()).split("\n").filter((l) => l.startsWith("cachish_waiting_clients{"));
-  return { call, ask, waiting, clock, bodies, fetched, fetchesAfter, watch, resolver, lines, requestLines, gauge, unbounded };
+  return { call, ask, waiting, clock, bodies, hold, fetched, fetchesAfter, watch, resolver, lines, requestLines, gauge, unbounded };
 }
 
 /** The headers of a 200 that describe its value: what its 304 carries too (RFC 9110 15.4.5). */
@@ -288,6 +291,21 @@ describe("long polls: If-None-Match with Prefer: wait=N (SPEC 5.8)", () => {
     expect((await again).status).toBe(304);
     expect(await waiting(call("/ttl", { "If-None-Match": "*", Prefer: "wait=300" }))).toBe(false);
     expect(watch.waiting("/ttl")).toBe(0);
+  });
+
+  test("a long poll let in before a release (its fetch in flight during a reload) does not wait after it", async () => {
+    const { call, ask, waiting, bodies, hold, watch } = daemon();
+    await ask("/value", ALICE);
+    let open = () => {};
+    hold.gate = new Promise((resolve) => (open = resolve));
+    // It holds the next value: the one held here does not match, so it is fetched first.
+    bodies.set("/value", '{"v": 2}');
+    const poll = call("/value", { ...ALICE, "If-None-Match": etagOf('{"v": 2}'), Prefer: "wait=300" });
+    expect(await waiting(poll)).toBe(true);
+    watch.release();
+    open();
+    expect(await seen(await poll)).toMatchObject({ status: 304, headers: { etag: etagOf('{"v": 2}'), "preference-applied": "wait=300" } });
+    expect(watch.waiting("/value")).toBe(0);
   });
 });
 
