@@ -11,7 +11,10 @@ import { UpstreamFailure } from "../../src/backends/failure";
 import type { Item } from "../../src/config/types";
 import type { KeptValidators } from "../../src/store/store";
 import { check, yaml } from "../support/config";
-import { Upstream } from "../support/upstream";
+import { conditional, type Resource, Upstream } from "../support/upstream";
+
+/** The same resource at every request. */
+const resource = (now: Resource) => conditional(() => now);
 
 const home = new Upstream();
 const elsewhere = new Upstream();
@@ -40,24 +43,6 @@ function items(json = `url: "${home.url}/json"`): Map<string, Item> {
   return config!.items;
 }
 
-/**
- * An upstream resource at `version`, with the validators it sends: a 304 when a conditional
- * request matches them (If-None-Match by weak comparison, else If-Modified-Since), as RFC 9110
- * 13.2.2 orders them; `verify` may refuse a request first (a Hawk signature).
- */
-function resource(body: () => string, sends: { etag?: () => string; lastModified?: string; on304?: Record<string, string> }, verify?: (request: Request) => Promise<boolean>) {
-  return async (request: Request) => {
-    if (verify && !(await verify(request))) return new Response("unauthorized", { status: 401 });
-    const headers: Record<string, string> = { "Content-Type": "application/json", ...(sends.etag ? { ETag: sends.etag() } : {}), ...(sends.lastModified ? { "Last-Modified": sends.lastModified } : {}) };
-    const weak = (tag: string) => tag.replace(/^W\//, "");
-    const inm = request.headers.get("if-none-match");
-    const ims = request.headers.get("if-modified-since");
-    const unchanged = inm !== null ? sends.etag !== undefined && inm.split(/\s*,\s*/).some((t) => weak(t) === weak(sends.etag!())) : ims !== null && sends.lastModified !== undefined && Date.parse(ims) >= Date.parse(sends.lastModified);
-    if (unchanged) return new Response(null, { status: 304, headers: sends.on304 ?? headers });
-    return new Response(body(), { headers });
-  };
-}
-
 const text = (fetched: Fetched) => (fetched.kind === "value" ? new TextDecoder().decode(fetched.value) : "not-modified");
 /** The conditional headers of the last request that reached `path`. */
 const asked = (upstream: Upstream, path: string) => {
@@ -84,7 +69,7 @@ describe("conditional fetches, for each backend", () => {
     test(`${path}: the ETag as received goes back as If-None-Match; a 304 is not-modified, with the validators it sent`, async () => {
       const item = items().get(path)!;
       const basis = basisOf(item);
-      home.on(route, resource(() => body, { etag: () => 'W/"v1"', on304: { ETag: '"v1-strong"' } }));
+      home.on(route, resource({ body, etag: 'W/"v1"', on304: { ETag: '"v1-strong"' } }));
       const first = await fetchItem(item, Date.now());
       expect(first).toEqual({ kind: "value", value: new TextEncoder().encode(value), validators: { etag: 'W/"v1"', basis } });
       expect(asked(home, route)).toEqual({ inm: undefined, ims: undefined });
@@ -96,7 +81,7 @@ describe("conditional fetches, for each backend", () => {
 
   test("Last-Modified alone goes back as If-Modified-Since; a 304 without validators keeps the old ones", async () => {
     const item = items().get("/json")!;
-    home.on("/json", resource(() => '{"j": 2}', { lastModified: LAST_MODIFIED, on304: {} }));
+    home.on("/json", resource({ body: '{"j": 2}', lastModified: LAST_MODIFIED, on304: {} }));
     const first = await fetchItem(item, Date.now());
     expect(first).toMatchObject({ kind: "value", validators: { lastModified: LAST_MODIFIED, basis: basisOf(item) } });
     const second = await fetchItem(item, Date.now(), (first as { validators: KeptValidators }).validators);
@@ -106,7 +91,7 @@ describe("conditional fetches, for each backend", () => {
 
   test("both: both go back; a 304 with a new ETag replaces only the ETag", async () => {
     const item = items().get("/json")!;
-    home.on("/json", resource(() => '{"j": 3}', { etag: () => '"e3"', lastModified: LAST_MODIFIED, on304: { ETag: '"e3b"' } }));
+    home.on("/json", resource({ body: '{"j": 3}', etag: '"e3"', lastModified: LAST_MODIFIED, on304: { ETag: '"e3b"' } }));
     const first = await fetchItem(item, Date.now());
     const second = await fetchItem(item, Date.now(), (first as { validators: KeptValidators }).validators);
     expect(asked(home, "/json")).toEqual({ inm: '"e3"', ims: LAST_MODIFIED });
@@ -116,7 +101,7 @@ describe("conditional fetches, for each backend", () => {
   test("a changed value: a 200 to the conditional request is the new value with its new validators", async () => {
     const item = items().get("/json")!;
     let version = 1;
-    home.on("/json", resource(() => `{"version": ${version}}`, { etag: () => `"${version}"` }));
+    home.on("/json", conditional(() => ({ body: `{"version": ${version}}`, etag: `"${version}"` })));
     const first = await fetchItem(item, Date.now());
     version = 2;
     const second = await fetchItem(item, Date.now(), (first as { validators: KeptValidators }).validators);
@@ -136,7 +121,7 @@ describe("conditional fetches, for each backend", () => {
 describe("validators only where they belong", () => {
   test("kept for another definition of the item (another field, URL or header), they are not sent", async () => {
     const item = items().get("/json")!;
-    home.on("/json", resource(() => '{"a": 1, "b": 2}', { etag: () => '"ab"', lastModified: LAST_MODIFIED }));
+    home.on("/json", resource({ body: '{"a": 1, "b": 2}', etag: '"ab"', lastModified: LAST_MODIFIED }));
     const { validators } = (await fetchItem(item, Date.now())) as { validators: KeptValidators };
     const url = `url: "${home.url}/json"`;
     for (const json of [`${url}, field: a`, `url: "${home.url}/json?v=2"`, `${url}, headers: {Accept: text/json}`]) {
@@ -167,12 +152,12 @@ describe("validators only where they belong", () => {
     const item = items().get("/json")!;
     const held: KeptValidators = { etag: '"r1"', lastModified: LAST_MODIFIED, basis: basisOf(item) };
     home.on("/json", () => new Response(null, { status: 307, headers: { Location: "/json-moved" } }));
-    home.on("/json-moved", resource(() => '{"r": 1}', { etag: () => '"r1"' }));
+    home.on("/json-moved", resource({ body: '{"r": 1}', etag: '"r1"' }));
     expect(text(await fetchItem(item, Date.now(), held))).toBe("not-modified");
     expect(asked(home, "/json-moved")).toEqual({ inm: '"r1"', ims: LAST_MODIFIED });
 
     home.on("/json", () => new Response(null, { status: 302, headers: { Location: `${elsewhere.url}/landed` } }));
-    elsewhere.on("/landed", resource(() => '{"r": 2}', { etag: () => '"r1"' }));
+    elsewhere.on("/landed", resource({ body: '{"r": 2}', etag: '"r1"' }));
     expect(text(await fetchItem(item, Date.now(), held))).toBe('{"r": 2}');
     expect(asked(home, "/json")).toEqual({ inm: '"r1"', ims: LAST_MODIFIED });
     expect(asked(elsewhere, "/landed")).toEqual({ inm: undefined, ims: undefined });
@@ -197,7 +182,8 @@ test("Hawk: the reference implementation verifies a conditional request's signat
       return false;
     }
   };
-  home.on("/hawk", resource(() => '{"h": 2}', { etag: () => '"h2"' }, hawkCheck));
+  const answer = resource({ body: '{"h": 2}', etag: '"h2"' });
+  home.on("/hawk", async (request) => ((await hawkCheck(request)) ? answer(request) : new Response("unauthorized", { status: 401 })));
   const first = await fetchItem(item, Date.now());
   expect(text(first)).toBe('{"h": 2}');
   const second = await fetchItem(item, Date.now(), (first as { validators: KeptValidators }).validators);
