@@ -280,19 +280,19 @@ export class Resolver {
    */
   async #fromUpstream(item: Item, entry: Entry, started: number): Promise<Fresh> {
     const held = entry.stored;
-    let got: Uint8Array | Upstream | undefined;
+    let upstream: Upstream;
     try {
-      got = await this.#within(this.#fetcher(item, started, held?.validators), item.policy.timeout + DEADLINE_GRACE);
+      const got = await this.#within(this.#fetcher(item, started, held?.validators), item.policy.timeout + DEADLINE_GRACE);
       if (got === undefined) throw new UpstreamFailure("timeout", `the fetch did not settle within ${item.policy.timeout} ms`);
+      upstream = got instanceof Uint8Array ? { kind: "value", value: got } : got;
       // Only a fetch that sent validators is answered so: the value held is what they validate.
-      if (!(got instanceof Uint8Array) && got.kind === "not-modified" && !held) throw new UpstreamFailure("status", "the upstream answered 304 to an unconditional request", 304);
+      if (upstream.kind === "not-modified" && !held) throw new UpstreamFailure("status", "the upstream answered 304 to an unconditional request", 304);
     } catch (error) {
       throw this.#failed(item, entry, asFailure(error), started);
     }
     const now = this.#clock.now();
-    const upstream = got instanceof Uint8Array ? { kind: "value" as const, value: got } : got;
     const revalidated = upstream.kind === "not-modified";
-    const stored = revalidated ? { ...held!, fetchedAt: now, validators: upstream.validators } : storedOf(upstream.value, now, upstream.validators);
+    const stored = upstream.kind === "not-modified" ? { ...held!, fetchedAt: now, validators: upstream.validators } : storedOf(upstream.value, now, upstream.validators);
     const replaced = entry.stored !== undefined;
     let written = true;
     try {
