@@ -4,10 +4,11 @@
  * power cut in the middle of a write leaves the previous value in place. The folder is 0700
  * and the database files 0600, the WAL and SHM files included.
  *
- * A value is kept in chunks of at most 1 MiB beside its size and SHA-256 (sqlite-layout.ts): a
- * value read back that is short, long or whose digest does not match is corrupt, logged and
- * left out. Hashing is linear and fast; parsing every stored value as JSON at each start was
- * neither (seconds for a few MB).
+ * A value is kept in chunks of at most 1 MiB beside its size, its SHA-256 and the upstream's
+ * validators (sqlite-layout.ts); a 304 renews its row, not its chunks. A value read back that
+ * is short, long or whose digest does not match is corrupt, logged and left out. Hashing is
+ * linear and fast; parsing every stored value as JSON at each start was neither (seconds for
+ * a few MB).
  *
  * A file removed or replaced under a running daemon (SPEC 5.4) is noticed before the next
  * write by its device and inode; a new one is made and given every value the store holds.
