@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --vs nginx] [--vs floor] [--duration 5] [--rounds 2] [--only W1,W13]`: dist/cachish against
  * upstreams this script runs on 127.0.0.1, through the workloads W1-W8 (W1-W7 of issue 5), W9,
- * large values, W10, long polls (issue 17), and W13, a stalled log reader (issue 13).
+ * large values, W10, long polls (issue 17), W13, a stalled log reader (issue 13), and W14,
+ * refreshing an unchanged value with revalidation (issue 17).
  *
  * `--vs` may be given more than once, or as a comma list (`--vs nginx,floor`):
  * - `nginx`: nginx configured for the same job by scripts/bench/nginx.conf, in W1 and W3-W7;
@@ -21,6 +22,7 @@ import { findPostgres, Postgres } from "../test/support/postgres";
 import { longPoll } from "./bench/long-poll";
 import { burst, CONNECTIONS, type Load, load as loadFor, memoryMB, percentiles, until200, WRK } from "./bench/load";
 import { type Row, table } from "./bench/report";
+import { revalidationCost } from "./bench/revalidation";
 import { type Answer, BINARY, buildFloor, freePort, killAll, launch, NGINX, startCachish, startFloor, startNginx, type Target, TOKEN } from "./bench/servers";
 
 const ROOT = join(import.meta.dir, "..");
@@ -437,6 +439,21 @@ if (wanted("W9")) {
   add(`W9 start with ${storedMB.toFixed(0)} MB stored (${stored.length} items)`, "spawn to first 200 of /-/healthy ms, median of 3 (target < 1000)", "lower", percentiles(starts).p50);
   add(`W9 start with ${storedMB.toFixed(0)} MB stored (${stored.length} items)`, "peak RSS MB", "lower", startPeak);
   await large.stop(true);
+}
+
+// W14 (issue 17's W9; W9 was taken by large values): refresh: 1s over a value that does not
+// change for 30 s, its upstream sending an ETag and answering 304, against one that sends none.
+if (wanted("W14")) {
+  console.error("W14 revalidation, 30 s...");
+  const { valueBytes, etag, plain, counted } = await revalidationCost(join(work, "w14"), 30);
+  const workload = (what: string) => `W14 refresh: 1s, a ${(valueBytes / 1000).toFixed(0)} kB value unchanged for 30 s, ${what}`;
+  add(workload("upstream sends an ETag"), "body bytes the upstream sent after the first answer (target 0)", "lower", etag.bytesAfterFirst);
+  add(workload("upstream sends an ETag"), "upstream requests", "lower", etag.requests);
+  add(workload("upstream sends an ETag"), "conditional requests", "higher", etag.conditional);
+  add(workload("upstream sends an ETag"), "304s (the upstream's count)", "higher", etag.notModified);
+  add(workload("upstream sends an ETag"), "304s (cachish_upstream_not_modified_total)", "higher", counted);
+  add(workload("upstream sends no validator"), "body bytes the upstream sent after the first answer", "lower", plain.bytesAfterFirst);
+  add(workload("upstream sends no validator"), "upstream requests", "lower", plain.requests);
 }
 
 // W13 (issue 13): W1's hits with nobody reading the daemon's standard output (a journal under

@@ -26,7 +26,7 @@ type Waiter = { matches: (etag: string) => boolean; outcome: ValueOutcome; end: 
 type Watched = { waiters: Set<Waiter>; timer?: Timer };
 
 /** What the waiters need of the resolver: to hear of changes, to read a value without waiting, and to refresh it. */
-export type WatchedResolver = Pick<Resolver, "item" | "held" | "stored" | "refresh" | "onChange">;
+export type WatchedResolver = Pick<Resolver, "item" | "inMemory" | "stored" | "refresh" | "onChange">;
 
 export class Watch {
   readonly #items = new Map<string, Watched>();
@@ -121,7 +121,7 @@ export class Watch {
 
   /** The value as the resolver answers it from memory now, starting no fetch; undefined when none is servable. */
   current(path: string): ValueOutcome | undefined {
-    const held = this.#resolver.held(path);
+    const held = this.#resolver.inMemory(path);
     return held?.kind === "unavailable" ? undefined : held;
   }
 
