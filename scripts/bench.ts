@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --vs nginx] [--vs floor] [--duration 5] [--rounds 2] [--only W1,W13]`: dist/cachish against
  * upstreams this script runs on 127.0.0.1, through the workloads W1-W8 (W1-W7 of issue 5), W9,
- * large values, W13, a stalled log reader (issue 13), and W14, refreshing an unchanged value
- * with revalidation (issue 17).
+ * large values, W10, long polls (issue 17), W13, a stalled log reader (issue 13), and W14,
+ * refreshing an unchanged value with revalidation (issue 17).
  *
  * `--vs` may be given more than once, or as a comma list (`--vs nginx,floor`):
  * - `nginx`: nginx configured for the same job by scripts/bench/nginx.conf, in W1 and W3-W7;
@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ipRanges, longString } from "../test/support/large";
 import { findPostgres, Postgres } from "../test/support/postgres";
+import { longPoll } from "./bench/long-poll";
 import { burst, CONNECTIONS, type Load, load as loadFor, memoryMB, percentiles, until200, WRK } from "./bench/load";
 import { type Row, table } from "./bench/report";
 import { revalidationCost } from "./bench/revalidation";
@@ -491,6 +492,16 @@ if (wanted("W13")) {
   add("W13 not read - read", "RSS after the load MB", "lower", stalled.after.rss - read.after.rss);
   add("W13 W1 hits, standard output not read", "log lines dropped", "lower", stalled.dropped);
   add("W13 W1 hits, standard output not read", "requests in the run", "higher", stalled.requests);
+}
+
+// W10 (issue 17): 2,000 clients long-polling one item: memory, delivery of a change, upstream fetches.
+if (wanted("W10")) {
+  const w = await longPoll(join(work, "w10"));
+  const name = `W10 ${w.clients} clients long-polling one item`;
+  add(name, "RSS over idle MB (target <= 20)", "lower", w.rssGrowthMB);
+  add(name, "upstream's answer to the last client's new value ms (target <= 100)", "lower", w.lastClientMs);
+  add(name, "upstream fetches per interval (target 1)", "lower", w.fetchesPerInterval);
+  add(name, "clients without the new value", "lower", w.missed);
 }
 
 // ---------------------------------------------------------------- report

@@ -4,6 +4,7 @@
 import { formatListen } from "./config/listen";
 import type { Config, Listen } from "./config/types";
 import { clearStaleSocket, type Listener, listen, type Routes } from "./http/server";
+import { Watch } from "./http/watch";
 import type { Logger } from "./log";
 import { systemProblem } from "./error-text";
 import { Metrics } from "./metrics";
@@ -43,8 +44,10 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
   const { resolver, store } = await openResolver(config, log, { clock, metrics, ...(shared ? { shared } : {}) });
   let ready = false;
   let current = config;
+  const watch = new Watch(resolver, clock);
+  metrics.waitingClients = (path) => watch.waiting(path);
   // The handler reads these at each request, so a reload changes them in place.
-  const routes: Routes = { resolver, clients: () => current.clients, log, clock, ready: () => ready, ...(config.metrics ? { metrics } : {}) };
+  const routes: Routes = { resolver, clients: () => current.clients, log, clock, ready: () => ready, watch, ...(config.metrics ? { metrics } : {}) };
   let listener: Listener;
   try {
     if (address.kind === "unix") {
@@ -78,10 +81,15 @@ export async function startDaemon(config: Config, log: Logger, options: { listen
       if (next.metrics) routes.metrics = metrics;
       else delete routes.metrics;
       current = next;
+      // Clients waiting for a change were let in by the old configuration: each is answered 304
+      // and asks again under the new one (a token the reload revoked gets no later value).
+      watch.release();
       return notes;
     },
     async stop() {
       ready = false;
+      // Long polls end now with 304, rather than after their N seconds.
+      watch.close();
       // Stops accepting at once; the requests in flight finish (each bounded by its item's timeout).
       await listener.server.stop(false);
       stopRefresh();

@@ -85,6 +85,8 @@ export class Metrics {
   readonly saves = new Counter("cachish_shared_fetches_saved_total", "Upstream fetches saved by the shared tier: a value of the fleet was fresh enough, or another host fetched it.");
   /** Whether the shared tier answered its last call; undefined without `shared_store`. */
   sharedUp: (() => boolean) | undefined;
+  /** Clients waiting for a change of the item's value now (long polls, SPEC 5.8). */
+  waitingClients: (path: string) => number = () => 0;
   /** Log lines dropped so far because the reader of standard output was behind (the logger counts them). */
   logLinesDropped: () => number = () => 0;
   readonly fetchSeconds = new Histogram("cachish_upstream_fetch_duration_seconds", "How long upstream fetches took, by item.");
@@ -122,6 +124,7 @@ export class Metrics {
         items.filter((i) => i.ageSeconds !== null).map((i) => [{ item: i.path }, i.ageSeconds!]),
       ),
       ...gauge("cachish_upstream_failing", "1 while the last fetch of the item's upstream failed, else 0.", items.map((i) => [{ item: i.path }, i.failing ? 1 : 0])),
+      ...gauge("cachish_waiting_clients", "Clients waiting for a change of the item's value now (long polls: If-None-Match with Prefer: wait).", items.map((i) => [{ item: i.path }, this.waitingClients(i.path)])),
       "# HELP cachish_log_lines_dropped_total Log lines dropped because the reader of standard output (the journal, a pipe) was behind.",
       "# TYPE cachish_log_lines_dropped_total counter",
       `cachish_log_lines_dropped_total ${this.logLinesDropped()}`,

@@ -143,6 +143,20 @@ export class Resolver {
     return decision.answer === "wait" ? undefined : this.#answer(item, entry, decision);
   }
 
+  /**
+   * The answer from memory now, asking nothing of the upstream, for clients waiting for a
+   * change (SPEC 5.8), whose refreshes are the watch's: where a GET would wait for a fetch, the
+   * held value as a hit; undefined when nothing is held.
+   */
+  inMemory(path: string): Outcome | undefined {
+    const item = this.#items.get(path);
+    const entry = this.#entries.get(path);
+    if (!item || !entry?.stored) return undefined;
+    const decision = decide(item.policy, this.#state(entry), this.#clock.now());
+    if (decision.answer === "wait") return this.#hit(item, entry.stored);
+    return this.#answer(item, entry, decision.answer === "stale" ? { answer: "stale", detail: decision.detail } : decision);
+  }
+
   async resolve(path: string): Promise<Outcome> {
     const item = this.#items.get(path);
     const entry = this.#entries.get(path);

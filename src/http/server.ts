@@ -1,6 +1,7 @@
 /**
- * The daemon's HTTP side on Bun.serve: route (404/405), auth (401/400/403), resolve, answer,
- * and one canonical log line per request (SPEC 5.1, 5.2, 5.5, 5.6).
+ * The daemon's HTTP side on Bun.serve: route (404/405), auth (401/400/403), resolve, answer
+ * (a 304 for a client that holds the value, a wait for one that asks to wait for a change),
+ * and one canonical log line per request (SPEC 5.1, 5.2, 5.5, 5.6, 5.8).
  */
 import { chmodSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import type { Server } from "bun";
@@ -8,8 +9,10 @@ import type { Client, Item, Listen } from "../config/types";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import type { Clock, Outcome, Resolver } from "../resolver";
-import { ALLOW, answer, problem, SERVER } from "./answer";
+import { ALLOW, answer, etagOf, notModified, problem, SERVER } from "./answer";
 import { authenticate, type Scheme } from "./auth";
+import { ifNoneMatch, preferredWait } from "./conditions";
+import type { Watch } from "./watch";
 
 export type Routes = {
   resolver: Pick<Resolver, "item" | "peek" | "resolve" | "states">;
@@ -20,9 +23,11 @@ export type Routes = {
   ready: () => boolean;
   /** Served at /metrics when present; /metrics is a 404 otherwise (`metrics: false`). */
   metrics?: Metrics;
+  /** Where long polls wait for a change (SPEC 5.8). */
+  watch: Pick<Watch, "wait" | "current" | "releases">;
 };
 
-/** What the handler needs of Bun's server: to lift the idle timeout of a request that waits on the upstream. */
+/** What the handler needs of Bun's server: to lift the idle timeout of a request that waits on the upstream or for a change. */
 type Connections = Pick<Server<unknown>, "timeout">;
 
 type Handler = (request: Request, server: Connections) => Response | Promise<Response>;
@@ -47,6 +52,18 @@ export function pathOf(url: string): string | undefined {
 
 /** A path as the log shows it: a client may send a long one. */
 const shown = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}...` : path);
+
+/**
+ * The status a request is logged and counted with when its client left while it waited for a
+ * change (nginx's "client closed request"): nothing is sent.
+ */
+const GONE = 499;
+
+/**
+ * What the client says it holds (If-None-Match), how long it would wait for a change (Prefer:
+ * wait), and the watch's count of releases when it was let in (a reload answers it at once).
+ */
+type Conditions = { matches: ((etag: string) => boolean) | undefined; wait: number; since: number };
 
 /** Who asked for what, as the request's log line names it. */
 type Asked = { started: number; method: string; path: string; item?: Item; client: string; auth: Scheme };
@@ -85,6 +102,25 @@ export function handler(routes: Routes): Handler {
     return problem(200, "ok");
   };
 
+  /**
+   * The answer to a GET or HEAD whose value is resolved (SPEC 5.8): the value, or 304 when
+   * If-None-Match matches it; with `Prefer: wait=N` as well, the request waits until the value
+   * no longer matches (200) or N seconds pass (304). A 503 is answered at once.
+   */
+  const reply = (request: Request, server: Connections, asked: Asked, item: Item, conditions: Conditions, outcome: Outcome): Response | Promise<Response> => {
+    const head = asked.method === "HEAD";
+    if (outcome.kind === "unavailable" || !conditions.matches?.(etagOf(outcome.sha256))) return done(asked, answer(outcome, routes.clock.now(), head), outcome);
+    if (conditions.wait === 0) return done(asked, notModified(outcome, routes.clock.now()), outcome);
+    // A long poll outlives Bun's 10 s idle timeout.
+    server.timeout(request, 0);
+    const applied = { "Preference-Applied": `wait=${conditions.wait}` };
+    return routes.watch.wait(item.path, outcome, conditions.matches, conditions.wait * 1000, conditions.since, request.signal).then((ended) => {
+      if (ended.kind === "gone") return done(asked, new Response(null, { status: GONE }), outcome);
+      const now = routes.clock.now();
+      return done(asked, ended.kind === "changed" ? answer(ended.outcome, now, head, applied) : notModified(ended.outcome, now, applied), ended.outcome);
+    });
+  };
+
   /** SPEC 5.1 in its order: 404 (before any auth), OPTIONS and 405, auth, then the value. */
   return (request, server) => {
     const started = performance.now();
@@ -105,14 +141,21 @@ export function handler(routes: Routes): Handler {
       if (!auth.ok) return done(asked, problem(auth.status, auth.message, auth.status === 401 ? { "WWW-Authenticate": 'Bearer realm="cachish"' } : {}));
       asked.client = auth.client.name;
     }
-    const head = method === "HEAD";
+    const conditions: Conditions = { matches: ifNoneMatch(request.headers.get("if-none-match")), wait: preferredWait(request.headers.get("prefer")), since: routes.watch.releases };
     // What needs no fetch (a hit, a stale value, a 503 in a backoff window) is answered from memory at once, without a promise: most requests are these.
     const hit = routes.resolver.peek(path);
-    if (hit) return done(asked, answer(hit, routes.clock.now(), head), hit);
+    if (hit) return reply(request, server, asked, item, conditions, hit);
+    // A long poll for the value held here waits without a fetch: the watch refreshes the item
+    // (at once if it is older than the interval), so thousands of clients asking again and
+    // again cost one fetch per interval, not one each.
+    if (conditions.matches && conditions.wait > 0) {
+      const current = routes.watch.current(path);
+      if (current && conditions.matches(etagOf(current.sha256))) return reply(request, server, asked, item, conditions, current);
+    }
     // Bun closes a connection idle for 10 s; this one waits on the upstream, for as long as
     // the item's timeout allows.
     server.timeout(request, 0);
-    return routes.resolver.resolve(path).then((outcome) => done(asked, answer(outcome, routes.clock.now(), head), outcome));
+    return routes.resolver.resolve(path).then((outcome) => reply(request, server, asked, item, conditions, outcome));
   };
 }
 

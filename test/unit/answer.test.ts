@@ -1,10 +1,12 @@
 /**
  * Outcomes as HTTP answers (src/http/answer.ts) in-process: a HEAD and a GET of one value in
  * the same second have the same headers, and only the GET a body; a fetched value's
- * Cache-Status tells a new value, a replaced one and a revalidated one apart.
+ * Cache-Status tells a new value, a replaced one and a revalidated one apart; a 304 carries
+ * the headers of the 200 that describe the value, and its ETag.
  */
+import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
-import { answer } from "../../src/http/answer";
+import { answer, etagOf, notModified, type ValueOutcome } from "../../src/http/answer";
 import type { Outcome } from "../../src/resolver";
 import { storedOf } from "../../src/store/store";
 
@@ -12,7 +14,7 @@ const NOW = 1_700_000_000_000;
 const BODY = '{"v": "the value"}';
 
 /** A hit and a stale answer of one value each. */
-const outcomes = (): Record<"hit" | "stale", Outcome> => ({
+const outcomes = (): Record<"hit" | "stale", ValueOutcome> => ({
   hit: { kind: "hit", ...storedOf(new TextEncoder().encode(BODY), NOW - 1500), ttl: 60_000 },
   stale: { kind: "stale", ...storedOf(new TextEncoder().encode(BODY), NOW - 1500), detail: "backoff", collapsed: false, ttl: 0 },
 });
@@ -60,6 +62,34 @@ describe("a fetched value's Cache-Status (RFC 9211)", () => {
     test(`${what}: ${status}, X-Cache miss, no Age`, async () => {
       const response = answer(outcome, NOW + 400, false);
       expect([response.status, response.headers.get("cache-status"), response.headers.get("x-cache"), response.headers.get("age"), await response.text()]).toEqual([200, status, "miss", null, BODY]);
+    });
+  }
+});
+
+describe("ETag and 304 (SPEC 5.8)", () => {
+  test("the ETag is the SHA-256 of the bytes, base64url between quotes, from a digest in any buffer", () => {
+    for (const body of ["", BODY, "\u00e9".repeat(1000)]) {
+      const digest = createHash("sha256").update(body).digest();
+      const expected = `"${digest.toString("base64url")}"`;
+      // A digest read from the store may sit inside a larger buffer.
+      const inside = new Uint8Array(64);
+      inside.set(digest, 16);
+      expect([etagOf(digest), etagOf(new Uint8Array(digest)), etagOf(inside.subarray(16, 48))]).toEqual([expected, expected, expected]);
+      expect(expected).toMatch(/^"[\x21\x23-\x7e]{43}"$/);
+    }
+  });
+
+  for (const kind of ["hit", "stale"] as const) {
+    test(`${kind}: a 304 has the 200's headers but those of its body, and no body; extra headers go on both`, async () => {
+      const outcome = outcomes()[kind];
+      const extra = { "Preference-Applied": "wait=5" };
+      const full = answer(outcome, NOW, false, extra);
+      const none = notModified(outcome, NOW, extra);
+      const { "content-type": type, ...describing } = Object.fromEntries(full.headers);
+      expect(type).toBe("application/json");
+      expect(describing["preference-applied"]).toBe("wait=5");
+      expect(describing.etag).toBe(`"${createHash("sha256").update(BODY).digest("base64url")}"`);
+      expect({ status: none.status, headers: Object.fromEntries(none.headers), body: await none.text() }).toEqual({ status: 304, headers: describing, body: "" });
     });
   }
 });

@@ -4,9 +4,11 @@
  * one); no socket. SPEC 5.1's order (404, OPTIONS and 405, auth, the value), the daemon's own
  * paths (5.5), answers (5.2) and the one log line of each request (5.6).
  */
+import { createHash } from "node:crypto";
 import { storedOf } from "../../src/store/store";
 import { describe, expect, test } from "bun:test";
 import { handler, pathOf } from "../../src/http/server";
+import { Watch } from "../../src/http/watch";
 import { createLogger, type Format } from "../../src/log";
 import { Metrics } from "../../src/metrics";
 import { UpstreamFailure } from "../../src/backends/failure";
@@ -55,23 +57,31 @@ function daemon(options: { format?: Format; metrics?: boolean } = {}) {
   const unbounded: Request[] = [];
   let ready = true;
   const metrics = options.metrics === false ? undefined : new Metrics();
-  const handle = handler({
-    resolver: {
-      item: (path) => config!.items.get(path),
-      peek: (path) => {
-        const outcome = outcomes.get(path)?.();
-        return outcome?.kind === "hit" ? outcome : undefined;
-      },
-      resolve: async (path) => {
-        resolved.push(path);
-        return outcomes.get(path)!();
-      },
-      states: () => [{ path: "/value", ageSeconds: 1.5, failing: false }],
+  const resolver = {
+    item: (path: string) => config!.items.get(path),
+    peek: (path: string) => {
+      const outcome = outcomes.get(path)?.();
+      return outcome?.kind === "hit" ? outcome : undefined;
     },
+    resolve: async (path: string) => {
+      resolved.push(path);
+      return outcomes.get(path)!();
+    },
+    states: () => [{ path: "/value", ageSeconds: 1.5, failing: false }],
+    inMemory: () => undefined,
+    stored: () => undefined,
+    refresh: () => {},
+    onChange: undefined,
+  };
+  const clock = new FakeClock();
+  clock.t = NOW;
+  const handle = handler({
+    resolver,
     clients: () => config!.clients,
     log,
-    clock: { now: () => NOW },
+    clock,
     ready: () => ready,
+    watch: new Watch(resolver, clock),
     ...(metrics ? { metrics } : {}),
   });
   /** The handler's answer, and whether it came at once (no promise). */
@@ -226,7 +236,7 @@ describe("answers (SPEC 5.2)", () => {
   });
 
   for (const kind of ["hit", "fresh", "stale"] as const) {
-    test(`${kind}: HEADs and GETs of one value by turns: each GET has the whole body, each HEAD none, with the GET's headers`, async () => {
+    test(`${kind}: HEADs and GETs of one value by turns: each GET has the whole body, each HEAD none, with the GET's headers and the ETag of the bytes`, async () => {
       const { ask, outcomes } = daemon();
       outcomes.set("/public", OUTCOMES[kind]);
       const get = await ask("/public");
@@ -236,6 +246,7 @@ describe("answers (SPEC 5.2)", () => {
         const { "content-length": length, ...headers } = answer.headers;
         const { "content-length": getLength, ...getHeaders } = get.headers;
         expect(headers).toEqual(getHeaders);
+        expect(headers.etag).toBe(`"${createHash("sha256").update(BODY).digest("base64url")}"`);
         expect(length ?? String(BODY.length)).toBe(getLength ?? String(BODY.length));
       }
     });
@@ -312,7 +323,7 @@ describe("over the real resolver", () => {
       },
     });
     resolver.take("/value", storedOf(VALUE, clock.now() - 60_000));
-    const handle = handler({ resolver, clients: () => config!.clients, log, clock, ready: () => true });
+    const handle = handler({ resolver, clients: () => config!.clients, log, clock, ready: () => true, watch: new Watch(resolver, clock) });
     const get = (path: string) => handle(new Request(`http://cachish${path}`, { headers: { Authorization: bearer(TOKENS.alice) } }), { timeout: () => {} });
     // The first request waits for the failed fetch; it opens the window.
     expect((await get("/value")).headers.get("cache-status")).toBe("cachish; hit; detail=connect");
