@@ -135,7 +135,7 @@ describe("waiting clients and the upstream", () => {
     await Bun.sleep(2500);
     expect(upstream.requests("/watched").length - before).toBe(during);
     expect(await daemon.stop()).toBe(0);
-  });
+   }, 20_000);
 });
 
 describe("a reload and a stop", () => {
