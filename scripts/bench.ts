@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --vs nginx] [--vs floor] [--duration 5] [--rounds 2] [--only W1,W13]`: dist/cachish against
  * upstreams this script runs on 127.0.0.1, through the workloads W1-W8 (W1-W7 of issue 5), W9,
- * large values, and W13, a stalled log reader (issue 13).
+ * large values, W10, long polls (issue 17), W13, a stalled log reader (issue 13), and W14,
+ * refreshing an unchanged value with revalidation (issue 17).
  *
  * `--vs` may be given more than once, or as a comma list (`--vs nginx,floor`):
  * - `nginx`: nginx configured for the same job by scripts/bench/nginx.conf, in W1 and W3-W7;
@@ -18,8 +19,10 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ipRanges, longString } from "../test/support/large";
 import { findPostgres, Postgres } from "../test/support/postgres";
+import { longPoll } from "./bench/long-poll";
 import { burst, CONNECTIONS, type Load, load as loadFor, memoryMB, percentiles, until200, WRK } from "./bench/load";
 import { type Row, table } from "./bench/report";
+import { revalidationCost } from "./bench/revalidation";
 import { type Answer, BINARY, buildFloor, freePort, killAll, launch, NGINX, startCachish, startFloor, startNginx, type Target, TOKEN } from "./bench/servers";
 
 const ROOT = join(import.meta.dir, "..");
@@ -438,6 +441,21 @@ if (wanted("W9")) {
   await large.stop(true);
 }
 
+// W14 (issue 17's W9; W9 was taken by large values): refresh: 1s over a value that does not
+// change for 30 s, its upstream sending an ETag and answering 304, against one that sends none.
+if (wanted("W14")) {
+  console.error("W14 revalidation, 30 s...");
+  const { valueBytes, etag, plain, counted } = await revalidationCost(join(work, "w14"), 30);
+  const workload = (what: string) => `W14 refresh: 1s, a ${(valueBytes / 1000).toFixed(0)} kB value unchanged for 30 s, ${what}`;
+  add(workload("upstream sends an ETag"), "body bytes the upstream sent after the first answer (target 0)", "lower", etag.bytesAfterFirst);
+  add(workload("upstream sends an ETag"), "upstream requests", "lower", etag.requests);
+  add(workload("upstream sends an ETag"), "conditional requests", "higher", etag.conditional);
+  add(workload("upstream sends an ETag"), "304s (the upstream's count)", "higher", etag.notModified);
+  add(workload("upstream sends an ETag"), "304s (cachish_upstream_not_modified_total)", "higher", counted);
+  add(workload("upstream sends no validator"), "body bytes the upstream sent after the first answer", "lower", plain.bytesAfterFirst);
+  add(workload("upstream sends no validator"), "upstream requests", "lower", plain.requests);
+}
+
 // W13 (issue 13): W1's hits with nobody reading the daemon's standard output (a journal under
 // pressure, a pipe nobody reads), against the same run with a reader: the log must not grow the
 // daemon's memory (at most 4 MiB of lines wait; the rest is dropped and counted).
@@ -474,6 +492,16 @@ if (wanted("W13")) {
   add("W13 not read - read", "RSS after the load MB", "lower", stalled.after.rss - read.after.rss);
   add("W13 W1 hits, standard output not read", "log lines dropped", "lower", stalled.dropped);
   add("W13 W1 hits, standard output not read", "requests in the run", "higher", stalled.requests);
+}
+
+// W10 (issue 17): 2,000 clients long-polling one item: memory, delivery of a change, upstream fetches.
+if (wanted("W10")) {
+  const w = await longPoll(join(work, "w10"));
+  const name = `W10 ${w.clients} clients long-polling one item`;
+  add(name, "RSS over idle MB (target <= 20)", "lower", w.rssGrowthMB);
+  add(name, "upstream's answer to the last client's new value ms (target <= 100)", "lower", w.lastClientMs);
+  add(name, "upstream fetches per interval (target 1)", "lower", w.fetchesPerInterval);
+  add(name, "clients without the new value", "lower", w.missed);
 }
 
 // ---------------------------------------------------------------- report

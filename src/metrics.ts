@@ -81,6 +81,7 @@ class RequestCounter {
 export class Metrics {
   readonly requests = new RequestCounter();
   readonly fetches = new Counter("cachish_upstream_fetches_total", "Upstream fetches by item and outcome (ok, or the kind of failure).");
+  readonly notModifieds = new Counter("cachish_upstream_not_modified_total", "Upstream fetches answered 304 Not Modified, by item: the stored value was still the upstream's, and no body came.");
   readonly saves = new Counter("cachish_shared_fetches_saved_total", "Upstream fetches saved by the shared tier: a value of the fleet was fresh enough, or another host fetched it.");
   /** Whether the shared tier answered its last call; undefined without `shared_store`. */
   sharedUp: (() => boolean) | undefined;
@@ -99,6 +100,11 @@ export class Metrics {
     this.saves.inc({ item });
   }
 
+  /** A fetch of `item` the upstream answered 304 (it counts as `ok` among fetches too). */
+  notModified(item: string): void {
+    this.notModifieds.inc({ item });
+  }
+
   fetched(item: string, outcome: string, seconds: number): void {
     this.fetches.inc({ item, outcome });
     this.fetchSeconds.observe({ item }, seconds);
@@ -110,6 +116,7 @@ export class Metrics {
     return [
       ...this.requests.render(),
       ...this.fetches.render(),
+      ...this.notModifieds.render(),
       ...this.fetchSeconds.render(),
       ...gauge(
         "cachish_stored_value_age_seconds",

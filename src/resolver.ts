@@ -8,14 +8,14 @@
  * every policy is tested without sleeping. Memory serves, the store keeps: stored values are
  * read into memory at start, so a hit never touches the disk.
  */
-import { fetchItem } from "./backends";
+import { fetchItem, type Upstream } from "./backends";
 import { asFailure, UpstreamFailure } from "./backends/failure";
 import type { Item } from "./config/types";
 import { messageOf } from "./error-text";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
 import { type Answer, backoffEnd, decide, leftAlone, type State } from "./policy";
-import { type Held, type Store, type Stored, storedOf } from "./store/store";
+import { type Held, type KeptValidators, type Store, type Stored, storedOf } from "./store/store";
 
 export type Timer = { done: Promise<void>; cancel(): void };
 export type Clock = { now(): number; timer(ms: number): Timer };
@@ -35,9 +35,10 @@ type Value = { value: Uint8Array; fetchedAt: number; sha256: Uint8Array };
 export type Outcome =
   /**
    * Fetched for this request, or for one it joined (`collapsed`). `replaced`: a value was
-   * stored before; `stored`: this one was written to the store (false when the write failed).
+   * stored before; `stored`: this one was written to the store (false when the write failed);
+   * `revalidated`: the upstream answered 304, the stored value is still its value.
    */
-  | ({ kind: "fresh"; collapsed: boolean; replaced: boolean; stored: boolean; upstreamMs: number } & Value)
+  | ({ kind: "fresh"; collapsed: boolean; replaced: boolean; stored: boolean; upstreamMs: number; revalidated?: boolean } & Value)
   /** From memory, younger than `ttl` (or just given by another host of the fleet): the upstream was not asked. */
   | ({ kind: "hit"; ttl: number } & Value)
   /**
@@ -50,9 +51,13 @@ export type Outcome =
 
 const valueOf = ({ value, fetchedAt, sha256 }: Stored): Value => ({ value, fetchedAt, sha256 });
 
-export type Fetcher = (item: Item, now: number) => Promise<Uint8Array>;
+/**
+ * One upstream fetch of an item, conditional on `validators` (those of the value held) where
+ * they apply; bytes alone are a value without validators.
+ */
+export type Fetcher = (item: Item, now: number, validators?: KeptValidators) => Promise<Uint8Array | Upstream>;
 
-type Fresh = { kind: "fresh"; stored: Stored; replaced: boolean; written: boolean; ms: number };
+type Fresh = { kind: "fresh"; stored: Stored; replaced: boolean; written: boolean; ms: number; revalidated: boolean };
 type Result = Fresh | Held | { kind: "failed"; failure: UpstreamFailure; ms: number };
 
 /** What the resolver holds of an item: its value, its fetch in flight, and what policy.ts reads of its failures. */
@@ -143,7 +148,7 @@ export class Resolver {
    * change (SPEC 5.8), whose refreshes are the watch's: where a GET would wait for a fetch, the
    * held value as a hit; undefined when nothing is held.
    */
-  held(path: string): Outcome | undefined {
+  inMemory(path: string): Outcome | undefined {
     const item = this.#items.get(path);
     const entry = this.#entries.get(path);
     if (!item || !entry?.stored) return undefined;
@@ -166,8 +171,8 @@ export class Resolver {
     if (!result) return this.#stale(item, early!, "stale-after", collapsed);
     if (result.kind === "held") return this.#hit(item, result.stored);
     if (result.kind === "fresh") {
-      const { stored, replaced, written, ms } = result;
-      return { kind: "fresh", ...valueOf(stored), collapsed, replaced, stored: written, upstreamMs: ms };
+      const { stored, replaced, written, ms, revalidated } = result;
+      return { kind: "fresh", ...valueOf(stored), collapsed, replaced, stored: written, upstreamMs: ms, revalidated };
     }
     return this.#answer(item, entry, decide(item.policy, this.#state(entry), this.#clock.now(), result.failure), { collapsed, ms: result.ms });
   }
@@ -282,20 +287,30 @@ export class Resolver {
     }
   }
 
-  /** Asks the upstream within the deadline, and stores what it gives before returning it; a failure is counted, logged and thrown. */
+  /**
+   * Asks the upstream within the deadline, and stores what it gives before returning it: a
+   * value, or the value held (the one whose validators were sent) with a new fetch time when the
+   * upstream answered 304. A failure is counted, logged and thrown.
+   */
   async #fromUpstream(item: Item, entry: Entry, started: number): Promise<Fresh> {
-    let value: Uint8Array | undefined;
+    const held = entry.stored;
+    let upstream: Upstream;
     try {
-      value = await this.#within(this.#fetcher(item, started), item.policy.timeout + DEADLINE_GRACE);
-      if (value === undefined) throw new UpstreamFailure("timeout", `the fetch did not settle within ${item.policy.timeout} ms`);
+      const got = await this.#within(this.#fetcher(item, started, held?.validators), item.policy.timeout + DEADLINE_GRACE);
+      if (got === undefined) throw new UpstreamFailure("timeout", `the fetch did not settle within ${item.policy.timeout} ms`);
+      upstream = got instanceof Uint8Array ? { kind: "value", value: got } : got;
+      // Only a fetch that sent validators is answered so: the value held is what they validate.
+      if (upstream.kind === "not-modified" && !held) throw new UpstreamFailure("status", "the upstream answered 304 to an unconditional request", 304);
     } catch (error) {
       throw this.#failed(item, entry, asFailure(error), started);
     }
-    const stored = storedOf(value, this.#clock.now());
+    const now = this.#clock.now();
+    const revalidated = upstream.kind === "not-modified";
+    const stored = upstream.kind === "not-modified" ? { ...held!, fetchedAt: now, validators: upstream.validators } : storedOf(upstream.value, now, upstream.validators);
     const replaced = entry.stored !== undefined;
     let written = true;
     try {
-      await this.#store.put(item.path, stored);
+      await (revalidated ? this.#store.renew(item.path, stored) : this.#store.put(item.path, stored));
     } catch (error) {
       written = false;
       // The value is good and is served; the store keeps the previous one until a write works.
@@ -304,8 +319,9 @@ export class Resolver {
     if (entry.failures > 0) this.#log.info("upstream recovered", { item: item.path, after_failures: entry.failures });
     Object.assign(entry, { failures: 0, retryAt: 0, lastFailure: undefined });
     this.#keep(item.path, entry, stored);
-    this.#metrics?.fetched(item.path, "ok", (stored.fetchedAt - started) / 1000);
-    return { kind: "fresh", stored, replaced, written, ms: stored.fetchedAt - started };
+    if (revalidated) this.#metrics?.notModified(item.path);
+    this.#metrics?.fetched(item.path, "ok", (now - started) / 1000);
+    return { kind: "fresh", stored, replaced, written, ms: now - started, revalidated };
   }
 
   /** The bookkeeping of a failed fetch: the backoff window, the metrics and the one log line. */

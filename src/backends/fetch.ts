@@ -2,7 +2,8 @@
  * The one bounded upstream fetch all backends use: a `GET` with our User-Agent, the whole
  * exchange (connect, headers, body) under one deadline, the body read in chunks and cut off
  * at `max_body` whatever Content-Length says, and every way it can go wrong turned into an
- * UpstreamFailure of a known kind.
+ * UpstreamFailure of a known kind. A fetch given the validators of the value it has asks
+ * whether that value is still current (SPEC 5.8): a 304 answers yes, with no body.
  */
 import { connectProblem } from "../error-text";
 import { VERSION } from "../version";
@@ -10,12 +11,19 @@ import { UpstreamFailure } from "./failure";
 
 export const USER_AGENT = `cachish/${VERSION}`;
 
-export type UpstreamRequest = { url: string; headers: Record<string, string> };
+/** What an upstream sent to tell a later fetch whether its value changed (RFC 9110 8.8), each as received. */
+export type Validators = { etag?: string; lastModified?: string };
+
+/** `conditional`: the validators of the value held, sent as `If-None-Match` and `If-Modified-Since`. */
+export type UpstreamRequest = { url: string; headers: Record<string, string>; conditional?: Validators };
 /** `proxy`: the item's `proxy` (SPEC 3); none from the environment (see src/environment.ts). */
 export type Limits = { timeout: number; maxBody: number; proxy?: string };
 
-/** A body and the charset its `Content-Type` names, if any. */
-export type Fetched = { body: Uint8Array; charset: string | undefined };
+/**
+ * A body, the charset its `Content-Type` names (if any) and the validators that came with it;
+ * or `not-modified`: a 304 to a conditional request, with the validators it sent (if any).
+ */
+export type Fetched = { kind: "body"; body: Uint8Array; charset: string | undefined; validators: Validators } | { kind: "not-modified"; validators: Validators };
 
 export async function boundedFetch(request: UpstreamRequest, limits: Limits): Promise<Fetched> {
   const controller = new AbortController();
@@ -25,7 +33,12 @@ export async function boundedFetch(request: UpstreamRequest, limits: Limits): Pr
     controller.abort();
   }, limits.timeout);
   try {
-    const response = await follow(request, controller.signal, () => timedOut, limits);
+    const { response, conditional } = await follow(request, controller.signal, () => timedOut, limits);
+    // A 304 to a request that asked nothing answers no question: it is a failure like any status.
+    if (response.status === 304 && conditional) {
+      await response.body?.cancel().catch(() => {});
+      return { kind: "not-modified", validators: validatorsOf(response) };
+    }
     if (response.status < 200 || response.status > 299) {
       await response.body?.cancel().catch(() => {});
       throw new UpstreamFailure("status", `the upstream answered ${response.status}`, response.status);
@@ -40,7 +53,7 @@ export async function boundedFetch(request: UpstreamRequest, limits: Limits): Pr
     const whole = response.headers.has("content-length") && Number.isFinite(declared) && !response.headers.has("content-encoding");
     // As requests reads it: the last `charset` parameter, without quotes of either kind.
     const charset = [...(response.headers.get("content-type") ?? "").matchAll(/;\s*charset\s*=\s*["']?([^"';\s]+)/gi)].at(-1)?.[1];
-    return { body: await readCapped(response, whole, limits.maxBody, () => timedOut, limits.timeout), charset };
+    return { kind: "body", body: await readCapped(response, whole, limits.maxBody, () => timedOut, limits.timeout), charset, validators: validatorsOf(response) };
   } finally {
     clearTimeout(timer);
   }
@@ -49,14 +62,27 @@ export async function boundedFetch(request: UpstreamRequest, limits: Limits): Pr
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
+function validatorsOf(response: Response): Validators {
+  const etag = response.headers.get("etag");
+  const lastModified = response.headers.get("last-modified");
+  return { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+}
+
+function conditionalHeaders(validators: Validators | undefined): Record<string, string> {
+  return { ...(validators?.etag ? { "If-None-Match": validators.etag } : {}), ...(validators?.lastModified ? { "If-Modified-Since": validators.lastModified } : {}) };
+}
+
 /**
  * Follows redirects as 1.x (Python requests) did, but by hand: a hop to another origin drops
  * every header the item configured (an API token, a Hawk signature), so that a redirect
- * cannot carry a credential to a host it was not meant for.
+ * cannot carry a credential to a host it was not meant for, and the conditional headers, which
+ * name a value of the first origin. `conditional`: whether the last hop asked with them.
  */
-async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: () => boolean, { timeout, proxy }: Limits): Promise<Response> {
+async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: () => boolean, { timeout, proxy }: Limits): Promise<{ response: Response; conditional: boolean }> {
   let url = new URL(request.url);
-  let headers = request.headers;
+  const asked = conditionalHeaders(request.conditional);
+  let headers = { ...request.headers, ...asked };
+  let conditional = Object.keys(asked).length > 0;
   for (let hop = 0; ; hop++) {
     let response: Response;
     try {
@@ -74,14 +100,17 @@ async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: (
       throw new UpstreamFailure("connect", connectProblem(error));
     }
     const location = response.headers.get("location");
-    if (!REDIRECTS.has(response.status) || !location) return response;
+    if (!REDIRECTS.has(response.status) || !location) return { response, conditional };
     await response.body?.cancel().catch(() => {});
     if (hop >= MAX_REDIRECTS) throw new UpstreamFailure("status", `more than ${MAX_REDIRECTS} redirects`, response.status);
     const next = URL.canParse(location, url.href) ? new URL(location, url.href) : undefined;
     if (!next || (next.protocol !== "http:" && next.protocol !== "https:")) {
       throw new UpstreamFailure("status", "a redirect to an unusable location", response.status);
     }
-    if (next.origin !== url.origin) headers = {};
+    if (next.origin !== url.origin) {
+      headers = {};
+      conditional = false;
+    }
     url = next;
   }
 }

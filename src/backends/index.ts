@@ -2,7 +2,10 @@
  * The registry of modules (static: `bun build --compile` cannot bundle import paths chosen
  * at run time) and the one way an item's value is fetched.
  */
+import { Secret } from "../config/secret";
 import type { Item } from "../config/types";
+import type { KeptValidators } from "../store/store";
+import { VERSION } from "../version";
 import type { Backend } from "./backend";
 import { boundedFetch } from "./fetch";
 import { hawk } from "./hawk";
@@ -17,13 +20,45 @@ const BACKENDS: { [M in Item["module"]]: Backend<Extract<Item, { module: M }>["p
 };
 
 /**
- * Fetches an item's value once: the bytes to answer with (JSON as 1.x wrote it), or an
- * UpstreamFailure saying why not.
+ * What one fetch of an item gives: its value (JSON as 1.x wrote it) with the validators to
+ * keep beside it, if the upstream sent any; or `not-modified`: the value whose validators were
+ * sent is still the upstream's, and these are its validators now.
  */
-export async function fetchItem(item: Item, now: number): Promise<Uint8Array> {
+export type Upstream = { kind: "value"; value: Uint8Array; validators?: KeptValidators } | { kind: "not-modified"; validators: KeptValidators };
+
+/**
+ * Fetches an item's value once, conditionally when `held` (the validators of the value held)
+ * was obtained for the item as it is now; an UpstreamFailure says why not.
+ */
+export async function fetchItem(item: Item, now: number, held?: KeptValidators): Promise<Upstream> {
   const backend = BACKENDS[item.module] as Backend<Item["parameters"]>;
-  const request = backend.request(item.parameters, now);
+  const basis = basisOf(item);
+  // Asked under another definition (another `field`, URL or module), a 304 would keep a value
+  // this one does not make.
+  const conditional = held?.basis === basis ? held : undefined;
+  const request = { ...backend.request(item.parameters, now), ...(conditional ? { conditional } : {}) };
   const limits = { timeout: item.policy.timeout, maxBody: item.policy.max_body, ...(item.policy.proxy ? { proxy: item.policy.proxy.reveal() } : {}) };
-  const { body, charset } = await boundedFetch(request, limits);
-  return makeValueOffThread(body, backend.keys(item.parameters), charset);
+  const fetched = await boundedFetch(request, limits);
+  // A 304 comes only to a request that sent validators; those it gives replace the old ones.
+  if (fetched.kind === "not-modified") return { kind: "not-modified", validators: { ...conditional, ...fetched.validators, basis } };
+  const value = await makeValueOffThread(fetched.body, backend.keys(item.parameters), fetched.charset);
+  const { etag, lastModified } = fetched.validators;
+  return { kind: "value", value, ...(etag || lastModified ? { validators: { ...fetched.validators, basis } } : {}) };
+}
+
+/**
+ * A digest of what an item's value is made of: this cachish (which writes it), the module and
+ * every parameter, in an order that does not depend on the file's. Secrets go into the digest
+ * only, never beside it.
+ */
+export function basisOf(item: Pick<Item, "module" | "parameters">): string {
+  return new Bun.CryptoHasher("sha256").update(JSON.stringify([VERSION, item.module, canonical(item.parameters)])).digest("hex");
+}
+
+function canonical(value: unknown): unknown {
+  if (value instanceof Secret) return value.reveal();
+  if (value instanceof Map) return [...value].map(([key, v]) => [key, canonical(v)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") return Object.keys(value).sort().map((key) => [key, canonical((value as Record<string, unknown>)[key])]);
+  return value;
 }

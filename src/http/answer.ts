@@ -37,7 +37,7 @@ export function cacheStatus(outcome: Outcome, now: number): string {
     case "hit":
       return `cachish; hit; ttl=${ttlOf(outcome, now)}`;
     case "fresh":
-      text = outcome.replaced ? "cachish; fwd=stale; fwd-status=200" : "cachish; fwd=miss; fwd-status=200";
+      text = outcome.revalidated ? "cachish; fwd=stale; fwd-status=304" : outcome.replaced ? "cachish; fwd=stale; fwd-status=200" : "cachish; fwd=miss; fwd-status=200";
       // Only a value the store really wrote is `stored` (RFC 9211): a failed write is not.
       if (outcome.stored) text += "; stored";
       break;

@@ -24,7 +24,7 @@ export type Routes = {
   /** Served at /metrics when present; /metrics is a 404 otherwise (`metrics: false`). */
   metrics?: Metrics;
   /** Where long polls wait for a change (SPEC 5.8). */
-  watch: Pick<Watch, "wait" | "current">;
+  watch: Pick<Watch, "wait" | "current" | "releases">;
 };
 
 /** What the handler needs of Bun's server: to lift the idle timeout of a request that waits on the upstream or for a change. */
@@ -59,8 +59,11 @@ const shown = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}...` 
  */
 const GONE = 499;
 
-/** What the client says it holds (If-None-Match), and how long it would wait for a change (Prefer: wait). */
-type Held = { matches: ((etag: string) => boolean) | undefined; wait: number };
+/**
+ * What the client says it holds (If-None-Match), how long it would wait for a change (Prefer:
+ * wait), and the watch's count of releases when it was let in (a reload answers it at once).
+ */
+type Conditions = { matches: ((etag: string) => boolean) | undefined; wait: number; since: number };
 
 /** Who asked for what, as the request's log line names it. */
 type Asked = { started: number; method: string; path: string; item?: Item; client: string; auth: Scheme };
@@ -104,14 +107,14 @@ export function handler(routes: Routes): Handler {
    * If-None-Match matches it; with `Prefer: wait=N` as well, the request waits until the value
    * no longer matches (200) or N seconds pass (304). A 503 is answered at once.
    */
-  const reply = (request: Request, server: Connections, asked: Asked, item: Item, held: Held, outcome: Outcome): Response | Promise<Response> => {
+  const reply = (request: Request, server: Connections, asked: Asked, item: Item, conditions: Conditions, outcome: Outcome): Response | Promise<Response> => {
     const head = asked.method === "HEAD";
-    if (outcome.kind === "unavailable" || !held.matches?.(etagOf(outcome.sha256))) return done(asked, answer(outcome, routes.clock.now(), head), outcome);
-    if (held.wait === 0) return done(asked, notModified(outcome, routes.clock.now()), outcome);
+    if (outcome.kind === "unavailable" || !conditions.matches?.(etagOf(outcome.sha256))) return done(asked, answer(outcome, routes.clock.now(), head), outcome);
+    if (conditions.wait === 0) return done(asked, notModified(outcome, routes.clock.now()), outcome);
     // A long poll outlives Bun's 10 s idle timeout.
     server.timeout(request, 0);
-    const applied = { "Preference-Applied": `wait=${held.wait}` };
-    return routes.watch.wait(item.path, outcome, held.matches, held.wait * 1000, request.signal).then((ended) => {
+    const applied = { "Preference-Applied": `wait=${conditions.wait}` };
+    return routes.watch.wait(item.path, outcome, conditions.matches, conditions.wait * 1000, conditions.since, request.signal).then((ended) => {
       if (ended.kind === "gone") return done(asked, new Response(null, { status: GONE }), outcome);
       const now = routes.clock.now();
       return done(asked, ended.kind === "changed" ? answer(ended.outcome, now, head, applied) : notModified(ended.outcome, now, applied), ended.outcome);
@@ -138,21 +141,21 @@ export function handler(routes: Routes): Handler {
       if (!auth.ok) return done(asked, problem(auth.status, auth.message, auth.status === 401 ? { "WWW-Authenticate": 'Bearer realm="cachish"' } : {}));
       asked.client = auth.client.name;
     }
-    const held: Held = { matches: ifNoneMatch(request.headers.get("if-none-match")), wait: preferredWait(request.headers.get("prefer")) };
+    const conditions: Conditions = { matches: ifNoneMatch(request.headers.get("if-none-match")), wait: preferredWait(request.headers.get("prefer")), since: routes.watch.releases };
     // What needs no fetch (a hit, a stale value, a 503 in a backoff window) is answered from memory at once, without a promise: most requests are these.
     const hit = routes.resolver.peek(path);
-    if (hit) return reply(request, server, asked, item, held, hit);
+    if (hit) return reply(request, server, asked, item, conditions, hit);
     // A long poll for the value held here waits without a fetch: the watch refreshes the item
     // (at once if it is older than the interval), so thousands of clients asking again and
     // again cost one fetch per interval, not one each.
-    if (held.matches && held.wait > 0) {
+    if (conditions.matches && conditions.wait > 0) {
       const current = routes.watch.current(path);
-      if (current && held.matches(etagOf(current.sha256))) return reply(request, server, asked, item, held, current);
+      if (current && conditions.matches(etagOf(current.sha256))) return reply(request, server, asked, item, conditions, current);
     }
     // Bun closes a connection idle for 10 s; this one waits on the upstream, for as long as
     // the item's timeout allows.
     server.timeout(request, 0);
-    return routes.resolver.resolve(path).then((outcome) => reply(request, server, asked, item, held, outcome));
+    return routes.resolver.resolve(path).then((outcome) => reply(request, server, asked, item, conditions, outcome));
   };
 }
 

@@ -26,19 +26,28 @@ type Waiter = { matches: (etag: string) => boolean; outcome: ValueOutcome; end: 
 type Watched = { waiters: Set<Waiter>; timer?: Timer };
 
 /** What the waiters need of the resolver: to hear of changes, to read a value without waiting, and to refresh it. */
-export type WatchedResolver = Pick<Resolver, "item" | "held" | "stored" | "refresh" | "onChange">;
+export type WatchedResolver = Pick<Resolver, "item" | "inMemory" | "stored" | "refresh" | "onChange">;
 
 export class Watch {
   readonly #items = new Map<string, Watched>();
   readonly #resolver: WatchedResolver;
   readonly #clock: Pick<Clock, "now" | "timer">;
   #closed = false;
+  #releases = 0;
 
   /** Takes the resolver's onChange: there is one listener of changes, this one. */
   constructor(resolver: WatchedResolver, clock: Pick<Clock, "now" | "timer">) {
     this.#resolver = resolver;
     this.#clock = clock;
     resolver.onChange = (path) => this.#changed(path);
+  }
+
+  /**
+   * How many times the waiters were released so far: a request let in before a release (under
+   * the configuration a reload replaced) does not wait after it.
+   */
+  get releases(): number {
+    return this.#releases;
   }
 
   /** How many clients wait for `path` now (`cachish_waiting_clients`). */
@@ -48,12 +57,13 @@ export class Watch {
 
   /**
    * Waits `ms` at most for `path`'s value to stop matching `matches`; `outcome` is the value it
-   * matches now. `signal` aborts when the client goes: its waiter and timer go with it. Once
-   * the daemon stops, nobody waits: the answer is at once.
+   * matches now, `since` the count of releases when the request was let in. `signal` aborts
+   * when the client goes: its waiter and timer go with it. Once the daemon stops, nobody
+   * waits: the answer is at once.
    */
-  wait(path: string, outcome: ValueOutcome, matches: (etag: string) => boolean, ms: number, signal: AbortSignal): Promise<Ended> {
+  wait(path: string, outcome: ValueOutcome, matches: (etag: string) => boolean, ms: number, since: number, signal: AbortSignal): Promise<Ended> {
     if (signal.aborted) return Promise.resolve({ kind: "gone" });
-    if (this.#closed) return Promise.resolve({ kind: "unchanged", outcome });
+    if (this.#closed || since !== this.#releases) return Promise.resolve({ kind: "unchanged", outcome });
     let watched = this.#items.get(path);
     if (!watched) {
       watched = { waiters: new Set() };
@@ -84,6 +94,7 @@ export class Watch {
 
   /** Every waiter answered 304 now (a reload: each asks again under the new configuration). */
   release(): void {
+    this.#releases++;
     for (const [path, { waiters }] of this.#items) {
       for (const waiter of [...waiters]) waiter.end({ kind: "unchanged", outcome: this.current(path) ?? waiter.outcome });
     }
@@ -110,7 +121,7 @@ export class Watch {
 
   /** The value as the resolver answers it from memory now, starting no fetch; undefined when none is servable. */
   current(path: string): ValueOutcome | undefined {
-    const held = this.#resolver.held(path);
+    const held = this.#resolver.inMemory(path);
     return held?.kind === "unavailable" ? undefined : held;
   }
 

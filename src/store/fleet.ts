@@ -38,9 +38,18 @@ export class Fleet implements Store {
     return this.local.get(path);
   }
 
-  async put(path: string, stored: Stored): Promise<void> {
+  put(path: string, stored: Stored): Promise<void> {
+    return this.#write(path, stored, () => this.local.put(path, stored));
+  }
+
+  /** A value the upstream said is unchanged: newer for the fleet too (each host's `ttl` counts from its fetch time). */
+  renew(path: string, stored: Stored): Promise<void> {
+    return this.#write(path, stored, () => this.local.renew(path, stored));
+  }
+
+  async #write(path: string, stored: Stored, local: () => Promise<void>): Promise<void> {
     try {
-      await this.local.put(path, stored);
+      await local();
     } finally {
       // The lease is given back once the fleet has the value, so that no other host fetches it meanwhile.
       void this.tier.write(path, stored).then(() => this.tier.release(path));
@@ -96,8 +105,10 @@ export class Fleet implements Store {
       this.context.log.error("a value of the shared store is not JSON; it is ignored", { item: path });
       return;
     }
+    // Another host's renewal of the value held here changes its row, not its bytes.
+    const renewal = Buffer.from(stored.sha256).equals(memory.stored(path)?.sha256 ?? new Uint8Array());
     try {
-      await this.local.put(path, stored);
+      await (renewal ? this.local.renew(path, stored) : this.local.put(path, stored));
     } catch (error) {
       this.context.log.error("could not write a value of the fleet to the store", { item: path, cause: messageOf(error) });
     }

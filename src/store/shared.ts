@@ -6,7 +6,8 @@
  *
  * - Values are sealed with AES-256-GCM under the fleet's key, bound to their item path and
  *   fetch time: whoever reads the database reads no value, and a row altered or moved to
- *   another path does not open (it is ignored and logged).
+ *   another path does not open (it is ignored and logged). The upstream's validators of a
+ *   value (SPEC 5.8) are sealed beside it, bound to it, so that they travel with it.
  * - Newest wins: a write replaces a row only with a newer value, then NOTIFYs the fleet.
  * - One fetch per fleet: a host takes an item's lease for its fetch's timeout; a lease whose
  *   holder died expires by itself.
@@ -18,9 +19,13 @@ import { hostname } from "node:os";
 import type { SharedStore } from "../config/types";
 import type { Logger } from "../log";
 import { describeError } from "../error-text";
-import { type Stored, storedOf } from "./store";
+import { type KeptValidators, type Stored, storedOf } from "./store";
 
-export const SCHEMA_VERSION = 1;
+/**
+ * 1: cachish_values (path, fetched_at, sealed), cachish_leases (path, holder, expires_at).
+ * 2: and cachish_values.validators, sealed (NULL when the upstream sent none), added in place.
+ */
+export const SCHEMA_VERSION = 2;
 const CHANNEL = "cachish_values";
 /** Taken while creating the schema, so that hosts starting together do not race. */
 const SCHEMA_LOCK = 0x63616368;
@@ -35,27 +40,52 @@ export type LeaseAnswer = "mine" | "held" | "unavailable";
  */
 const nodeCrypto = (): typeof import("node:crypto") => require("node:crypto");
 
-function seal(key: Uint8Array, path: string, stored: Stored): Uint8Array {
+function seal(key: Uint8Array, additional: string, plain: Uint8Array): Uint8Array {
   const { createCipheriv } = nodeCrypto();
   const nonce = crypto.getRandomValues(new Uint8Array(12));
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
-  cipher.setAAD(Buffer.from(`cachish/v1\n${path}\n${stored.fetchedAt}`));
-  const body = Buffer.concat([cipher.update(stored.value), cipher.final()]);
+  cipher.setAAD(Buffer.from(additional));
+  const body = Buffer.concat([cipher.update(plain), cipher.final()]);
   return Buffer.concat([nonce, body, cipher.getAuthTag()]);
 }
 
-/** The value of a row, or undefined when it does not open (altered, moved, or another key). */
-export function unseal(key: Uint8Array, path: string, fetchedAt: number, sealed: Uint8Array): Uint8Array | undefined {
+/** What was sealed, or undefined when it does not open (altered, moved, or another key). */
+function unseal(key: Uint8Array, additional: string, sealed: Uint8Array): Uint8Array | undefined {
   if (sealed.length < 12 + 16) return undefined;
   try {
     const decipher = nodeCrypto().createDecipheriv("aes-256-gcm", key, sealed.subarray(0, 12));
-    decipher.setAAD(Buffer.from(`cachish/v1\n${path}\n${fetchedAt}`));
+    decipher.setAAD(Buffer.from(additional));
     decipher.setAuthTag(sealed.subarray(sealed.length - 16));
     return new Uint8Array(Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]));
   } catch {
     return undefined;
   }
 }
+
+/** A value is bound to its path and fetch time (as schema 1 bound it: its hosts still open it). */
+const valueBinding = (path: string, fetchedAt: number) => `cachish/v1\n${path}\n${fetchedAt}`;
+
+/**
+ * Validators are bound to the value they came with: altered, or taken from another row, they
+ * do not open (a forged ETag could make a host keep an old value for ever). Sealed, not in the
+ * clear: an ETag is often a digest of the value, which may be guessed from it.
+ */
+const validatorsBinding = (path: string, stored: Stored) => `cachish/validators\n${path}\n${stored.fetchedAt}\n${Buffer.from(stored.sha256).toString("hex")}`;
+
+function keptValidators(opened: Uint8Array | undefined): KeptValidators | undefined {
+  if (!opened) return undefined;
+  let read: Partial<Record<keyof KeptValidators, unknown>>;
+  try {
+    read = JSON.parse(new TextDecoder().decode(opened)) ?? {};
+  } catch {
+    return undefined;
+  }
+  const { basis, etag, lastModified } = read;
+  if (typeof basis !== "string" || (typeof etag !== "string" && typeof lastModified !== "string")) return undefined;
+  return { basis, ...(typeof etag === "string" ? { etag } : {}), ...(typeof lastModified === "string" ? { lastModified } : {}) };
+}
+
+type Row = { fetched_at: string; sealed: Uint8Array; validators: Uint8Array | null };
 
 export class SharedTier {
   readonly #sql: SQL;
@@ -115,10 +145,10 @@ export class SharedTier {
   }
 
   async #catchUp(): Promise<void> {
-    const rows = await this.#bounded(() => this.#sql`SELECT path, fetched_at, sealed FROM cachish_values` as Promise<{ path: string; fetched_at: string; sealed: Uint8Array }[]>);
+    const rows = await this.#bounded(() => this.#sql`SELECT path, fetched_at, sealed, validators FROM cachish_values` as Promise<(Row & { path: string })[]>);
     if (rows === undefined) return;
     for (const row of rows) {
-      const stored = this.#open(row.path, Number(row.fetched_at), row.sealed);
+      const stored = this.#open(row.path, row);
       if (stored && this.#onValue) this.#onValue(row.path, stored);
     }
   }
@@ -132,8 +162,13 @@ export class SharedTier {
         await tx`CREATE TABLE IF NOT EXISTS cachish_values (path text PRIMARY KEY, fetched_at bigint NOT NULL, sealed bytea NOT NULL)`;
         await tx`CREATE TABLE IF NOT EXISTS cachish_leases (path text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
         const [row] = (await tx`SELECT max(version) AS version FROM cachish_schema`) as { version: number | null }[];
-        if (row?.version === null || row?.version === undefined) await tx`INSERT INTO cachish_schema (version) VALUES (${SCHEMA_VERSION})`;
-        else if (row.version > SCHEMA_VERSION) throw new Error(`the shared store has schema ${row.version}, newer than this cachish knows (${SCHEMA_VERSION})`);
+        const version = row?.version ?? 0;
+        if (version > SCHEMA_VERSION) throw new Error(`the shared store has schema ${version}, newer than this cachish knows (${SCHEMA_VERSION})`);
+        if (version < SCHEMA_VERSION) {
+          // In place: the rows of schema 1 stay, and open as values without validators.
+          await tx`ALTER TABLE cachish_values ADD COLUMN IF NOT EXISTS validators bytea`;
+          await tx`INSERT INTO cachish_schema (version) VALUES (${SCHEMA_VERSION})`;
+        }
       });
       return true;
     }).then((done) => {
@@ -143,32 +178,42 @@ export class SharedTier {
     return this.#schema;
   }
 
-  #open(path: string, fetchedAt: number, sealed: Uint8Array): Stored | undefined {
-    const value = unseal(this.#key, path, fetchedAt, new Uint8Array(sealed));
+  #open(path: string, row: Row): Stored | undefined {
+    const fetchedAt = Number(row.fetched_at);
+    const value = unseal(this.#key, valueBinding(path, fetchedAt), new Uint8Array(row.sealed));
     if (!value) {
       // Altered, moved from another path, or sealed with another key: never served.
       this.#log.error("a row of the shared store does not open; it is ignored", { item: path });
       return undefined;
     }
-    return storedOf(value, fetchedAt);
+    const stored = storedOf(value, fetchedAt);
+    if (row.validators === null) return stored;
+    const validators = keptValidators(unseal(this.#key, validatorsBinding(path, stored), new Uint8Array(row.validators)));
+    if (!validators) {
+      // The value is sound: without validators, its next fetch is unconditional.
+      this.#log.warn("the validators of a row of the shared store do not open; its value is taken without them", { item: path, cause: "a host of an older cachish wrote the value, or the row was altered" });
+      return stored;
+    }
+    return { ...stored, validators };
   }
 
   /** The fleet's value of `path`, or undefined (none, it does not open, or the database did not answer in time). */
   async read(path: string): Promise<Stored | undefined> {
     if (!(await this.#ensureSchema())) return undefined;
-    const rows = await this.#bounded(() => this.#sql`SELECT fetched_at, sealed FROM cachish_values WHERE path = ${path}` as Promise<{ fetched_at: string; sealed: Uint8Array }[]>);
+    const rows = await this.#bounded(() => this.#sql`SELECT fetched_at, sealed, validators FROM cachish_values WHERE path = ${path}` as Promise<Row[]>);
     const row = rows?.[0];
-    return row ? this.#open(path, Number(row.fetched_at), row.sealed) : undefined;
+    return row ? this.#open(path, row) : undefined;
   }
 
   /** Offers a value to the fleet: kept only if newer than the database's, then announced. */
   async write(path: string, stored: Stored): Promise<void> {
     if (!(await this.#ensureSchema())) return;
-    const sealed = seal(this.#key, path, stored);
+    const sealed = seal(this.#key, valueBinding(path, stored.fetchedAt), stored.value);
+    const validators = stored.validators ? seal(this.#key, validatorsBinding(path, stored), new TextEncoder().encode(JSON.stringify(stored.validators))) : null;
     await this.#bounded(async () => {
       const kept = await this.#sql`
-        INSERT INTO cachish_values (path, fetched_at, sealed) VALUES (${path}, ${stored.fetchedAt}, ${sealed})
-        ON CONFLICT (path) DO UPDATE SET fetched_at = excluded.fetched_at, sealed = excluded.sealed
+        INSERT INTO cachish_values (path, fetched_at, sealed, validators) VALUES (${path}, ${stored.fetchedAt}, ${sealed}, ${validators})
+        ON CONFLICT (path) DO UPDATE SET fetched_at = excluded.fetched_at, sealed = excluded.sealed, validators = excluded.validators
         WHERE cachish_values.fetched_at < excluded.fetched_at
         RETURNING path`;
       if (kept.length > 0) await this.#sql`SELECT pg_notify(${CHANNEL}, ${`${path} ${stored.fetchedAt}`})`;

@@ -4,10 +4,11 @@
  * power cut in the middle of a write leaves the previous value in place. The folder is 0700
  * and the database files 0600, the WAL and SHM files included.
  *
- * A value is kept in chunks of at most 1 MiB beside its size and SHA-256 (sqlite-layout.ts): a
- * value read back that is short, long or whose digest does not match is corrupt, logged and
- * left out. Hashing is linear and fast; parsing every stored value as JSON at each start was
- * neither (seconds for a few MB).
+ * A value is kept in chunks of at most 1 MiB beside its size, its SHA-256 and the upstream's
+ * validators (sqlite-layout.ts); a 304 renews its row, not its chunks. A value read back that
+ * is short, long or whose digest does not match is corrupt, logged and left out. Hashing is
+ * linear and fast; parsing every stored value as JSON at each start was neither (seconds for
+ * a few MB).
  *
  * A file removed or replaced under a running daemon (SPEC 5.4) is noticed before the next
  * write by its device and inode; a new one is made and given every value the store holds.
@@ -18,7 +19,7 @@ import { join } from "node:path";
 import type { Logger } from "../log";
 import { describeError, systemProblem } from "../error-text";
 import { changeOf, type Identity, identify, statOf, SUFFIXES } from "./file-identity";
-import { createTables, readValue, SCHEMA_VERSION, upgrade, writeValue } from "./sqlite-layout";
+import { createTables, readValue, renewValue, SCHEMA_VERSION, upgrade, validatorsOf, writeValue } from "./sqlite-layout";
 import { digest, type Store, StoreError, type Stored } from "./store";
 
 export const STORE_FILE = "cachish.sqlite";
@@ -26,8 +27,8 @@ export const STORE_FILE = "cachish.sqlite";
 /** The database file of a `cache_dir`. */
 export const storeFile = (dir: string) => join(dir, STORE_FILE);
 
-type Item = { path: string; fetched_at: number; size: number; sha256: Uint8Array | null };
-const ITEM = "SELECT path, fetched_at, size, sha256 FROM item_values";
+type Item = { path: string; fetched_at: number; size: number; sha256: Uint8Array | null; etag: string | null; last_modified: string | null; basis: string | null };
+const ITEM = "SELECT path, fetched_at, size, sha256, etag, last_modified, basis FROM item_values";
 
 export class SqliteStore implements Store {
   readonly file: string;
@@ -79,17 +80,22 @@ export class SqliteStore implements Store {
   }
 
   async put(path: string, stored: Stored): Promise<void> {
+    this.#write(path, stored, (db) => db.transaction(() => writeValue(db, path, stored, stored.sha256)).immediate());
+  }
+
+  /** Only the row's fetch time and validators are written, when it holds these bytes; else the whole value. */
+  async renew(path: string, stored: Stored): Promise<void> {
+    this.#write(path, stored, (db) => db.transaction(() => renewValue(db, path, stored) || writeValue(db, path, stored, stored.sha256)).immediate());
+  }
+
+  #write(path: string, stored: Stored, write: (db: Database) => void): void {
     // Not a removed file: a closed store is not opened again behind its owner's back.
     if (this.#closed) throw new StoreError(`the store ${this.file} is closed`);
     // Held before it is written: a value answered although its write failed still goes into a new file.
     this.#held.set(path, stored);
     const change = this.#db ? changeOf(this.file, this.#identity) : undefined;
-    if (this.#db && change === undefined) {
-      const db = this.#db;
-      db.transaction(() => writeValue(db, path, stored, stored.sha256)).immediate();
-      return;
-    }
-    this.#recreate(change);
+    if (this.#db && change === undefined) write(this.#db);
+    else this.#recreate(change);
   }
 
   async close(): Promise<void> {
@@ -105,7 +111,8 @@ export class SqliteStore implements Store {
       this.log.error("a stored value is corrupt; it is ignored until the next good fetch", { item: item.path, store: this.file });
       return undefined;
     }
-    const stored = { value, fetchedAt: item.fetched_at, sha256: new Uint8Array(item.sha256) };
+    const validators = validatorsOf(item);
+    const stored: Stored = { value, fetchedAt: item.fetched_at, sha256: new Uint8Array(item.sha256), ...(validators ? { validators } : {}) };
     this.#held.set(item.path, stored);
     return stored;
   }

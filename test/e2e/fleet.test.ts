@@ -4,6 +4,7 @@
  * skipped, and their name says why.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createCipheriv } from "node:crypto";
 import { Daemon } from "../support/daemon";
 import { cachish } from "../support/cli";
 import { findPostgres, Postgres } from "../support/postgres";
@@ -27,12 +28,12 @@ afterAll(async () => {
 });
 
 /** A host of the fleet: its own store, the shared database, one public item per path. */
-function host(items: Record<string, { route: string; policy?: string }>, timeout = "2s"): Promise<Daemon> {
+function host(items: Record<string, { route: string; policy?: string }>, timeout = "2s", url = pg.url): Promise<Daemon> {
   const lines = ["listen: 127.0.0.1:0", "cache_dir: store", "shared_store:", "  url: {env: FLEET_URL}", "  key: {env: FLEET_KEY}", `  timeout: ${timeout}`, "items:"];
   for (const [path, { route, policy }] of Object.entries(items)) {
     lines.push(`  ${path}:`, "    module: JsonHttp", "    disable_auth: true", `    parameters: {url: "${upstream.url}${route}"}`, ...(policy ?? "").split("\n").filter(Boolean).map((l) => `    ${l}`));
   }
-  return Daemon.start(`${lines.join("\n")}\n`, { env: { FLEET_URL: pg.url, FLEET_KEY: KEY } });
+  return Daemon.start(`${lines.join("\n")}\n`, { env: { FLEET_URL: url, FLEET_KEY: KEY } });
 }
 
 const text = async (daemon: Daemon, path: string) => {
@@ -170,13 +171,108 @@ fleet(title, () => {
     expect(fresh.lines.join("\n")).not.toContain("plain-Zz91");
   }, 30_000);
 
+  test("validators travel with the value: a host that took the fleet's value revalidates it with the ETag another host got, and the renewal reaches the fleet", async () => {
+    const conditional: string[] = [];
+    upstream.on("/h", (request) => {
+      const asked = request.headers.get("if-none-match");
+      if (asked !== null) conditional.push(asked);
+      return asked === '"h-1"' ? new Response(null, { status: 304, headers: { ETag: '"h-1"' } }) : Response.json({ fleet: "h1" }, { headers: { ETag: '"h-1"' } });
+    });
+    const items = { "/h": { route: "/h", policy: "ttl: 2s" } };
+    const a = await host(items);
+    const b = await host(items);
+    await Promise.all([a, b].map((h) => h.waitForLog("shared store connected")));
+    expect(await text(a, "/h")).toMatchObject({ status: 200, body: '{"fleet": "h1"}', xcache: "miss" });
+    await Bun.sleep(2300);
+    const renewed = await b.fetch("/h");
+    expect([renewed.status, await renewed.text(), renewed.headers.get("x-cache"), renewed.headers.get("cache-status")]).toEqual([200, '{"fleet": "h1"}', "miss", "cachish; fwd=stale; fwd-status=304; stored"]);
+    expect(conditional).toEqual(['"h-1"']);
+    // A hears of the renewal: its value is young again, a hit without asking the upstream.
+    await Bun.sleep(300);
+    const asked = upstream.requests("/h").length;
+    const hit = await a.fetch("/h");
+    expect([hit.status, hit.headers.get("x-cache"), hit.headers.get("age")]).toEqual([200, "hit", "0"]);
+    expect(upstream.requests("/h").length).toBe(asked);
+    await a.stop();
+    await b.stop();
+  }, 30_000);
+
+  test("validators altered in the database, or put beside an older value, do not open: the value is taken without them and fetched unconditionally", async () => {
+    let version = 1;
+    const etagged = (path: string) => (request: Request) => {
+      const etag = `"${path}-${version}"`;
+      return request.headers.get("if-none-match") === etag ? new Response(null, { status: 304, headers: { ETag: etag } }) : Response.json({ version }, { headers: { ETag: etag } });
+    };
+    upstream.on("/i", etagged("i"));
+    upstream.on("/j", etagged("j"));
+    const items = { "/i": { route: "/i" }, "/j": { route: "/j" } };
+    const a = await host(items);
+    for (const path of ["/i", "/j"]) expect((await text(a, path)).status).toBe(200);
+    await Bun.sleep(300);
+    const old = pg.sql("SELECT fetched_at || ' ' || encode(sealed, 'hex') FROM cachish_values WHERE path = '/j'").trim().split(" ");
+    version = 2;
+    expect(await text(a, "/j")).toMatchObject({ body: '{"version": 2}' });
+    await Bun.sleep(300);
+    await a.stop();
+    expect(pg.sql("SELECT path FROM cachish_values WHERE path IN ('/i', '/j') AND validators IS NOT NULL ORDER BY path")).toBe("/i\n/j\n");
+    // Replayed: /j's older value put back beside the newer validators, which the upstream would
+    // answer 304 to, keeping the old value for ever. Altered: one byte of /i's validators flipped.
+    pg.sql(`UPDATE cachish_values SET fetched_at = ${old[0]}, sealed = '\\x${old[1]}' WHERE path = '/j'`);
+    pg.sql("UPDATE cachish_values SET validators = set_byte(validators, 20, get_byte(validators, 20) # 1) WHERE path = '/i'");
+    const seen = upstream.seen.length;
+    const fresh = await host(items);
+    for (const path of ["/i", "/j"]) {
+      const res = await fresh.fetch(path);
+      expect([path, res.status, await res.text(), res.headers.get("cache-status")]).toEqual([path, 200, '{"version": 2}', "cachish; fwd=stale; fwd-status=200; stored"]);
+    }
+    await fresh.stop();
+    expect(upstream.seen.slice(seen).map((r) => [r.path, r.headers["if-none-match"] ?? "unconditional"])).toEqual([
+      ["/i", "unconditional"],
+      ["/j", "unconditional"],
+    ]);
+    const refused = fresh.logs("the validators of a row of the shared store do not open; its value is taken without them").map((l) => l.item);
+    expect([...new Set(refused)].sort()).toEqual(["/i", "/j"]);
+    // (Rows an earlier test altered, of other items, are refused as they should be.)
+    expect(fresh.logs("a row of the shared store does not open; it is ignored").filter((l) => l.item === "/i" || l.item === "/j")).toEqual([]);
+  }, 30_000);
+
+  test("a database of schema 1 is migrated in place: its rows stay and open, as values without validators", async () => {
+    pg.sql("CREATE DATABASE cachish_v1 OWNER cachish", "postgres");
+    // A row sealed as schema 1 sealed it: AES-256-GCM, nonce | ciphertext | tag, bound to its path and fetch time.
+    const fetchedAt = Date.now() - 60_000;
+    const nonce = crypto.getRandomValues(new Uint8Array(12));
+    const cipher = createCipheriv("aes-256-gcm", Buffer.from(KEY, "base64"), nonce);
+    cipher.setAAD(Buffer.from(`cachish/v1\n/m\n${fetchedAt}`));
+    const sealed = Buffer.concat([nonce, cipher.update('{"fleet": "m1"}'), cipher.final(), cipher.getAuthTag()]);
+    pg.sql(
+      [
+        "SET ROLE cachish",
+        "CREATE TABLE cachish_schema (version integer NOT NULL)",
+        "CREATE TABLE cachish_values (path text PRIMARY KEY, fetched_at bigint NOT NULL, sealed bytea NOT NULL)",
+        "CREATE TABLE cachish_leases (path text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)",
+        "INSERT INTO cachish_schema (version) VALUES (1)",
+        `INSERT INTO cachish_values VALUES ('/m', ${fetchedAt}, '\\x${sealed.toString("hex")}')`,
+      ].join("; "),
+      "cachish_v1",
+    );
+    upstream.on("/m", { status: 503, body: "down" });
+    const h = await host({ "/m": { route: "/m" } }, "2s", pg.url.replace(/\/cachish$/, "/cachish_v1"));
+    await h.waitForLog("shared store connected");
+    const res = await h.fetch("/m");
+    expect([res.status, await res.text(), res.headers.get("x-cache"), res.headers.get("cache-status")]).toEqual([200, '{"fleet": "m1"}', "hit", "cachish; hit; detail=status-503"]);
+    await h.stop();
+    expect(pg.sql("SELECT max(version) FROM cachish_schema", "cachish_v1")).toBe("2\n");
+    expect(pg.sql("SELECT count(*) FROM cachish_values WHERE validators IS NULL", "cachish_v1")).toBe("1\n");
+    expect(upstream.requests("/m").every((r) => r.headers["if-none-match"] === undefined)).toBe(true);
+  }, 30_000);
+
   test("check-config --probe says whether the database answers, and its schema", async () => {
     const config = (url: string) => `shared_store: {url: "${url}", key: "${KEY}", timeout: 1s}\nitems: {}\n`;
     const dir = tempDir({ "up.yml": config(pg.url), "down.yml": config("postgres://nobody:x@127.0.0.1:1/none") });
     const up = await cachish(["check-config", "--probe", "up.yml"], { cwd: dir });
     expect(up.code).toBe(0);
     // The schema is there once a host has started on the database (the tests above did).
-    expect(up.stdout).toMatch(/^ {2}probe shared_store {2}ok \d+ ms \((schema version 1|reachable; the schema is created at the first start)\)$/m);
+    expect(up.stdout).toMatch(/^ {2}probe shared_store {2}ok \d+ ms \((schema version 2|reachable; the schema is created at the first start)\)$/m);
     expect(up.stdout).not.toContain(KEY);
     const down = await cachish(["check-config", "--probe", "down.yml"], { cwd: dir });
     expect(down.code).toBe(1);

@@ -199,6 +199,19 @@ describe("answers as 1.x's clients expect them", () => {
     expect(await res.text()).toBe("");
   });
 
+  test("an ETag on every 200, the SHA-256 of the body; If-None-Match with it: 304 with no body, on the wire", async () => {
+    const etag = `"${createHash("sha256").update('["10.0.0.0/8"]').digest("base64url")}"`;
+    for (const method of ["GET", "HEAD"]) expect(((await daemon.fetch("/public", { method })).headers.get("etag"))).toBe(etag);
+    const wire = await exchange(daemon.address, `GET /public HTTP/1.1\r\nHost: x\r\nIf-None-Match: "other", W/${etag}\r\n\r\n`, { done: (r) => r.includes("\r\n\r\n") });
+    const [head, body] = wire.split("\r\n\r\n");
+    const headers = head!.split("\r\n").slice(1).map((l) => l.split(": ")[0]!.toLowerCase()).sort();
+    expect({ status: head!.split("\r\n")[0], headers, body }).toEqual({ status: "HTTP/1.1 304 Not Modified", headers: ["cache-status", "date", "etag", "server", "x-cache"], body: "" });
+    // ttl 0: fetched for this request, as a 200 would have been.
+    expect(head).toContain(`ETag: ${etag}`);
+    expect(head).toContain("X-Cache: miss");
+    expect((await daemon.fetch("/public", { headers: { "If-None-Match": '"other"' } })).status).toBe(200);
+  });
+
   test("/-/healthy and /-/ready need no token and show no value", async () => {
     for (const path of ["/-/healthy", "/-/ready"]) {
       const res = await daemon.fetch(path);

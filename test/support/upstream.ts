@@ -69,3 +69,24 @@ export async function closedPort(): Promise<number> {
   await server.stop(true);
   return port;
 }
+
+/** What a resource is now: its body and the validators it sends (`on304`: the headers of its 304s, when not those). */
+export type Resource = { body: string; etag?: string; lastModified?: string; on304?: Record<string, string> };
+
+/**
+ * A resource that answers conditional requests as RFC 9110 13.1 says: 304 without a body when
+ * If-None-Match names its ETag (weak comparison) or, without If-None-Match, when it was not
+ * modified after If-Modified-Since; else 200 with its body and validators.
+ */
+export function conditional(now: () => Resource): (request: Request) => Response {
+  return (request) => {
+    const { body, etag, lastModified, on304 } = now();
+    const headers: Record<string, string> = { "Content-Type": "application/json", ...(etag ? { ETag: etag } : {}), ...(lastModified ? { "Last-Modified": lastModified } : {}) };
+    const weak = (tag: string) => tag.trim().replace(/^W\//, "");
+    const tags = request.headers.get("if-none-match");
+    const since = request.headers.get("if-modified-since");
+    const unchanged =
+      tags !== null ? etag !== undefined && tags.split(",").some((tag) => weak(tag) === weak(etag)) : since !== null && lastModified !== undefined && Date.parse(lastModified) <= Date.parse(since);
+    return unchanged ? new Response(null, { status: 304, headers: on304 ?? headers }) : new Response(body, { headers });
+  };
+}

@@ -1,10 +1,13 @@
 /**
  * Outcomes as HTTP answers (src/http/answer.ts) in-process: a HEAD and a GET of one value in
- * the same second have the same headers, and only the GET a body.
+ * the same second have the same headers, and only the GET a body; a fetched value's
+ * Cache-Status tells a new value, a replaced one and a revalidated one apart; a 304 carries
+ * the headers of the 200 that describe the value, and its ETag.
  */
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
 import { answer, etagOf, notModified, type ValueOutcome } from "../../src/http/answer";
+import type { Outcome } from "../../src/resolver";
 import { storedOf } from "../../src/store/store";
 
 const NOW = 1_700_000_000_000;
@@ -42,6 +45,23 @@ describe("answers from memory, HEAD and GET", () => {
         expect(head.body).toBeNull();
         expect(await seen(head)).toEqual({ status: 200, length: String(BODY.length), age: "1", body: "" });
       }
+    });
+  }
+});
+
+describe("a fetched value's Cache-Status (RFC 9211)", () => {
+  const fresh = (more: Partial<Extract<Outcome, { kind: "fresh" }>>): Outcome => ({ kind: "fresh", ...storedOf(new TextEncoder().encode(BODY), NOW), collapsed: false, replaced: true, stored: true, upstreamMs: 3, revalidated: false, ...more });
+  const cases: [string, Outcome, string][] = [
+    ["nothing was stored", fresh({ replaced: false }), "cachish; fwd=miss; fwd-status=200; stored"],
+    ["a stored value was replaced", fresh({}), "cachish; fwd=stale; fwd-status=200; stored"],
+    ["the stored value was revalidated (a 304)", fresh({ revalidated: true }), "cachish; fwd=stale; fwd-status=304; stored"],
+    ["revalidated, the store's write failed", fresh({ revalidated: true, stored: false }), "cachish; fwd=stale; fwd-status=304"],
+    ["revalidated, for a request that joined the fetch", fresh({ revalidated: true, collapsed: true }), "cachish; fwd=stale; fwd-status=304; stored; collapsed"],
+  ];
+  for (const [what, outcome, status] of cases) {
+    test(`${what}: ${status}, X-Cache miss, no Age`, async () => {
+      const response = answer(outcome, NOW + 400, false);
+      expect([response.status, response.headers.get("cache-status"), response.headers.get("x-cache"), response.headers.get("age"), await response.text()]).toEqual([200, status, "miss", null, BODY]);
     });
   }
 });

@@ -67,8 +67,8 @@ describe("redirects", () => {
       home.on(from, redirect(status, `${from}-again`));
       home.on(`${from}-again`, redirect(status, `${elsewhere.url}/landed${path}`));
       elsewhere.json(`/landed${path}`, body);
-      const value = await fetchItem(item, Date.now());
-      expect(text(value)).toBe(JSON.stringify(body).replace(/":/g, '": '));
+      const fetched = await fetchItem(item, Date.now());
+      expect(fetched.kind === "value" && text(fetched.value)).toBe(JSON.stringify(body).replace(/":/g, '": '));
       expect(credentialsIn(home.requests(from).at(-1)!.headers).sort()).toEqual(sent);
       expect(credentialsIn(home.requests(`${from}-again`).at(-1)!.headers).sort()).toEqual(sent);
       const landed = elsewhere.requests(`/landed${path}`).at(-1)!;
@@ -111,7 +111,8 @@ const chunked = (n: number) => () =>
 
 async function fetchBody(path: string, maxBody = MAX_BODY): Promise<Uint8Array | string> {
   try {
-    return (await boundedFetch({ url: `${upstream.url}${path}`, headers: {} }, { timeout: 5000, maxBody })).body;
+    const fetched = await boundedFetch({ url: `${upstream.url}${path}`, headers: {} }, { timeout: 5000, maxBody });
+    return fetched.kind === "body" ? fetched.body : fetched.kind;
   } catch (error) {
     return error instanceof UpstreamFailure ? error.kind : String(error);
   }

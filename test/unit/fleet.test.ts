@@ -4,10 +4,11 @@
  */
 import { storedOf } from "../../src/store/store";
 import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { UpstreamFailure } from "../../src/backends/failure";
 import { createLogger } from "../../src/log";
 import { Metrics } from "../../src/metrics";
-import { Resolver } from "../../src/resolver";
+import { type Fetcher, Resolver } from "../../src/resolver";
 import { Fleet, type Tier } from "../../src/store/fleet";
 import { SqliteStore } from "../../src/store/sqlite";
 import type { Stored } from "../../src/store/store";
@@ -52,7 +53,7 @@ class FakeTier implements Tier {
   }
 }
 
-function setup(policy = "", fetcher = async () => bytes('{"here": 1}')) {
+function setup(policy = "", fetcher: Fetcher = async () => bytes('{"here": 1}')) {
   const { config } = check(yaml("items:", `  /a: {module: JsonHttp, disable_auth: true, parameters: {url: 'http://x/a'}${policy}}`));
   const lines: string[] = [];
   const log = createLogger({ format: "logfmt", level: "debug" }, (t) => lines.push(...t.trimEnd().split("\n")));
@@ -63,7 +64,7 @@ function setup(policy = "", fetcher = async () => bytes('{"here": 1}')) {
   metrics.sharedUp = () => true;
   const fleet = new Fleet(local, tier, { log, clock, metrics });
   let calls = 0;
-  const resolver = new Resolver({ items: config!.items, store: fleet, log, clock, metrics, fetcher: () => (calls++, fetcher()) });
+  const resolver = new Resolver({ items: config!.items, store: fleet, log, clock, metrics, fetcher: (item, now, validators) => (calls++, fetcher(item, now, validators)) });
   fleet.follow(resolver);
   const logged = (msg: string) => (log.flush(), lines.filter((l) => l.includes(`msg="${msg}"`)).length);
   return { resolver, local, tier, clock, metrics, calls: () => calls, logged };
@@ -144,5 +145,47 @@ describe("the fleet", () => {
     expect(text(await local.get("/a"))).toBe('{"v": 2}');
     expect(await local.get("/elsewhere")).toBeUndefined();
     expect(logged("a value of the shared store is not JSON; it is ignored")).toBe(1);
+  });
+
+  test("validators travel with the value: written to the fleet with it, taken with it, sent by the host that took it; a 304 there renews it for the fleet", async () => {
+    const { resolver, local, tier, clock } = setup(", ttl: 10s", async (_item, _now, held) => {
+      expect(held).toEqual({ etag: '"fleet-1"', basis: "b" });
+      return { kind: "not-modified", validators: { ...held!, etag: '"fleet-2"' } };
+    });
+    const fetchedAt = clock.now() - 20_000;
+    tier.rows.set("/a", storedOf(bytes('{"fleet": 1}'), fetchedAt, { etag: '"fleet-1"', basis: "b" }));
+    const outcome = await resolver.resolve("/a");
+    expect(outcome).toMatchObject({ kind: "fresh", revalidated: true, fetchedAt: clock.now() });
+    await settle();
+    // The fleet has the renewed value: the same bytes, the new fetch time and validators.
+    const row = tier.rows.get("/a")!;
+    expect([text(row), row.fetchedAt, row.validators]).toEqual(['{"fleet": 1}', clock.now(), { etag: '"fleet-2"', basis: "b" }]);
+    expect(tier.asked).toEqual(["lease /a", "write /a", "release /a"]);
+    const kept = (await local.get("/a"))!;
+    expect([text(kept), kept.fetchedAt, kept.validators]).toEqual(['{"fleet": 1}', clock.now(), { etag: '"fleet-2"', basis: "b" }]);
+  });
+
+  test("a value fetched here goes to the fleet with its validators", async () => {
+    const { resolver, tier } = setup("", async () => ({ kind: "value", value: bytes('{"here": 2}'), validators: { lastModified: "Sun, 06 Nov 1994 08:49:37 GMT", basis: "b" } }));
+    await resolver.resolve("/a");
+    await settle();
+    expect(tier.rows.get("/a")!.validators).toEqual({ lastModified: "Sun, 06 Nov 1994 08:49:37 GMT", basis: "b" });
+  });
+
+  test("another host's renewal of the value held here: taken (newer fetch time, its validators), its row renewed, not rewritten; no change heard", async () => {
+    const { resolver, local, tier, clock } = setup();
+    const heard: string[] = [];
+    resolver.onChange = (path) => heard.push(path);
+    tier.announce("/a", storedOf(bytes('{"v": 1}'), clock.now(), { etag: '"1"', basis: "b" }));
+    await settle();
+    const db = new Database(local.file, { strict: true });
+    db.run("CREATE TRIGGER no_rewrite BEFORE UPDATE ON value_chunks BEGIN SELECT RAISE(ABORT, 'chunks written'); END");
+    db.close();
+    tier.announce("/a", storedOf(bytes('{"v": 1}'), clock.now() + 5000, { etag: '"1b"', basis: "b" }));
+    await settle();
+    expect(heard).toEqual(["/a"]);
+    expect([resolver.stored("/a")!.fetchedAt, resolver.stored("/a")!.validators?.etag]).toEqual([clock.now() + 5000, '"1b"']);
+    const kept = (await local.get("/a"))!;
+    expect([text(kept), kept.fetchedAt, kept.validators?.etag]).toEqual(['{"v": 1}', clock.now() + 5000, '"1b"']);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { storedOf } from "../../src/store/store";
 import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { UpstreamFailure } from "../../src/backends/failure";
 import type { Item } from "../../src/config/types";
 import { createLogger } from "../../src/log";
@@ -15,6 +16,7 @@ import { startRefresh } from "../../src/refresh";
 import { FakeClock, settle } from "../support/clock";
 import { check, yaml } from "../support/config";
 import { tempDir } from "../support/temp";
+import { Upstream } from "../support/upstream";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -61,6 +63,7 @@ describe("the resolver", () => {
     const { resolver } = setup("", async () => bytes('{"v": 1}'), (store) => ({
       get: (path) => store.get(path),
       close: () => store.close(),
+      renew: (path, stored) => store.renew(path, stored),
       // A store slow to write: the write completes when the test says so.
       async put(path, stored) {
         await new Promise<void>((resolve) => (release = resolve));
@@ -84,6 +87,9 @@ describe("the resolver", () => {
       get: (path) => store.get(path),
       close: () => store.close(),
       put: async () => {
+        throw new Error("disk I/O error");
+      },
+      renew: async () => {
         throw new Error("disk I/O error");
       },
     }));
@@ -559,5 +565,138 @@ describe("the store", () => {
     resolver.take("/gone", storedOf(bytes("1"), 1));
     expect(resolver.stored("/gone")).toBeUndefined();
     expect(resolver.item("/gone") as Item | undefined).toBeUndefined();
+  });
+});
+
+describe("revalidation (SPEC 5.8)", () => {
+  const V1 = '{"v": 1}';
+  const validators = (etag: string) => ({ etag, basis: "the-basis" });
+
+  /**
+   * A fetcher that answers a value with an ETag, then 304 to each fetch that sends it; what each
+   * call was given is kept. `answer` may be changed by the test.
+   */
+  function revalidating() {
+    const given: (string | undefined)[] = [];
+    const state = { answer: "304" as "304" | "fail", etagOf304: '"e2"' as string | undefined };
+    const fetcher: Fetcher = async (_item, _now, held) => {
+      given.push(held?.etag);
+      if (!held) return { kind: "value", value: bytes(V1), validators: validators('"e1"') };
+      if (state.answer === "fail") throw down();
+      return { kind: "not-modified", validators: { ...held, ...(state.etagOf304 ? { etag: state.etagOf304 } : {}) } };
+    };
+    return { fetcher, given, state };
+  }
+
+  test("a 304 renews the value held: the same bytes and digest, a new fetch time and validators, fresh and counted; onChange hears nothing", async () => {
+    const { fetcher, given } = revalidating();
+    const { resolver, store, clock, metrics } = setup("", fetcher);
+    const heard: string[] = [];
+    resolver.onChange = (path) => heard.push(path);
+    const first = await resolver.resolve("/a");
+    expect(first).toMatchObject({ kind: "fresh", revalidated: false, replaced: false });
+    const t1 = clock.now();
+    await clock.advance(60_000);
+    const second = await resolver.resolve("/a");
+    expect(given).toEqual([undefined, '"e1"']);
+    expect(second).toMatchObject({ kind: "fresh", revalidated: true, replaced: true, stored: true, collapsed: false, fetchedAt: t1 + 60_000 });
+    if (second.kind !== "fresh" || first.kind !== "fresh") return;
+    expect(text(second.value)).toBe(V1);
+    expect(Buffer.from(second.sha256).equals(first.sha256)).toBe(true);
+    expect(heard).toEqual(["/a"]);
+    const row = (await store.get("/a"))!;
+    expect([text(row.value), row.fetchedAt, row.validators]).toEqual([V1, t1 + 60_000, validators('"e2"')]);
+    expect(resolver.stored("/a")!.validators).toEqual(validators('"e2"'));
+    const shown = metrics.render(resolver.states());
+    expect(shown).toContain('cachish_upstream_not_modified_total{item="/a"} 1');
+    expect(shown).toContain('cachish_upstream_fetches_total{item="/a",outcome="ok"} 2');
+    expect(shown).toContain('cachish_stored_value_age_seconds{item="/a"} 0');
+  });
+
+  test("a 304 without validators keeps those held; requests that joined the fetch are collapsed, all revalidated", async () => {
+    const { fetcher, given, state } = revalidating();
+    state.etagOf304 = undefined;
+    const { resolver, clock } = setup("", fetcher);
+    await resolver.resolve("/a");
+    await clock.advance(1000);
+    const answers = await Promise.all([resolver.resolve("/a"), resolver.resolve("/a"), resolver.resolve("/a")]);
+    expect(given).toEqual([undefined, '"e1"']);
+    expect(answers.map((a) => a.kind === "fresh" && [a.revalidated, a.collapsed])).toEqual([
+      [true, false],
+      [true, true],
+      [true, true],
+    ]);
+    expect(resolver.stored("/a")!.validators).toEqual(validators('"e1"'));
+  });
+
+  test("the value's row is renewed in place: its chunks are not written again", async () => {
+    const { fetcher } = revalidating();
+    const { resolver, store, clock } = setup("", fetcher);
+    await resolver.resolve("/a");
+    // Any write of the value's bytes now fails, as SQLite itself sees it.
+    const db = new Database(store.file, { strict: true });
+    db.run("CREATE TRIGGER no_insert BEFORE INSERT ON value_chunks BEGIN SELECT RAISE(ABORT, 'chunks written'); END");
+    db.run("CREATE TRIGGER no_update BEFORE UPDATE ON value_chunks BEGIN SELECT RAISE(ABORT, 'chunks written'); END");
+    db.close();
+    await clock.advance(5000);
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", revalidated: true, stored: true });
+    expect((await store.get("/a"))!.fetchedAt).toBe(clock.now());
+  });
+
+  test("a 304 ends a backoff as any success does: the next outage starts again at 1 s", async () => {
+    const { fetcher, state, given } = revalidating();
+    const { resolver, clock, metrics, lines } = setup(", max_backoff: 30s", fetcher);
+    await resolver.resolve("/a");
+    state.answer = "fail";
+    for (const wait of [1000, 2000]) {
+      await clock.advance(wait);
+      expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "connect" });
+    }
+    expect(metrics.render(resolver.states())).toContain('cachish_upstream_failing{item="/a"} 1');
+    state.answer = "304";
+    await clock.advance(4000);
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", revalidated: true });
+    expect(metrics.render(resolver.states())).toContain('cachish_upstream_failing{item="/a"} 0');
+    expect(lines.filter((l) => l.includes('msg="upstream recovered"'))).toHaveLength(1);
+    state.answer = "fail";
+    await resolver.resolve("/a");
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "stale", detail: "backoff" });
+    const asked = given.length;
+    await clock.advance(1000);
+    await resolver.resolve("/a");
+    await settle();
+    expect(given.length).toBe(asked + 1);
+  });
+
+  test("a 304 when no value is held (no validators were sent) is a failure, status-304", async () => {
+    const { resolver, metrics } = setup("", async () => ({ kind: "not-modified", validators: validators('"e1"') }));
+    expect(await resolver.resolve("/a")).toMatchObject({ kind: "unavailable", detail: "status-304", status: 304 });
+    expect(metrics.render(resolver.states())).not.toContain("cachish_upstream_not_modified_total{");
+  });
+
+  test("through the real backend: a reload that changes what the value is made of (field) fetches unconditionally; one that changes only policy does not", async () => {
+    const upstream = new Upstream();
+    let etag = '"ab-1"';
+    upstream.on("/v", (request) =>
+      request.headers.get("if-none-match") === etag ? new Response(null, { status: 304, headers: { ETag: etag } }) : Response.json({ a: 1, b: 2 }, { headers: { ETag: etag } }),
+    );
+    const items = (more: string) => check(yaml("items:", `  /a: {module: JsonHttp, disable_auth: true, parameters: {url: '${upstream.url}/v'${more}}}`)).config!.items;
+    const log = createLogger({ format: "logfmt", level: "error" }, () => {});
+    const resolver = new Resolver({ items: items(""), store: SqliteStore.open(tempDir(), log), log, clock: new FakeClock() });
+    const asked = () => upstream.requests("/v").map((r) => r.headers["if-none-match"] ?? "-");
+    try {
+      await resolver.resolve("/a");
+      expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", revalidated: true });
+      await resolver.reconfigure(check(yaml("items:", `  /a: {module: JsonHttp, ttl: 0s, max_backoff: 5s, parameters: {url: '${upstream.url}/v'}}`)).config!.items);
+      expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", revalidated: true });
+      await resolver.reconfigure(items(", field: [b]"));
+      const picked = await resolver.resolve("/a");
+      expect(picked).toMatchObject({ kind: "fresh", revalidated: false });
+      expect(text((picked as { value: Uint8Array }).value)).toBe('{"b": 2}');
+      expect(await resolver.resolve("/a")).toMatchObject({ kind: "fresh", revalidated: true });
+      expect(asked()).toEqual(["-", '"ab-1"', '"ab-1"', "-", '"ab-1"']);
+    } finally {
+      await upstream.close();
+    }
   });
 });

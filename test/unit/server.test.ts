@@ -68,7 +68,7 @@ function daemon(options: { format?: Format; metrics?: boolean } = {}) {
       return outcomes.get(path)!();
     },
     states: () => [{ path: "/value", ageSeconds: 1.5, failing: false }],
-    held: () => undefined,
+    inMemory: () => undefined,
     stored: () => undefined,
     refresh: () => {},
     onChange: undefined,

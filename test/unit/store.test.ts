@@ -143,7 +143,7 @@ describe("the store", () => {
     expect(lines().filter((l) => l.includes("a stored value is corrupt")).map((l) => /item=(\S+)/.exec(l)?.[1])).toEqual(["/broken", "/latin1"]);
 
     const check = raw(dir);
-    expect(check.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(3);
+    expect(check.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(4);
     check.close();
     // Once: the next start neither upgrades nor parses.
     const second = logged();
@@ -295,8 +295,8 @@ describe("the store", () => {
     expect(lines().filter((l) => l.includes("a stored value is corrupt")).map((l) => /item=(\S+)/.exec(l)?.[1])).toEqual(["/altered", "/no-digest"]);
 
     const check = raw(dir);
-    expect(check.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(3);
-    expect(check.query<{ name: string }, []>("SELECT name FROM pragma_table_info('item_values')").all().map((c) => c.name)).toEqual(["path", "fetched_at", "size", "sha256"]);
+    expect(check.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(4);
+    expect(check.query<{ name: string }, []>("SELECT name FROM pragma_table_info('item_values')").all().map((c) => c.name)).toEqual(["path", "fetched_at", "size", "sha256", "etag", "last_modified", "basis"]);
     expect(check.query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all().map((t) => t.name)).toEqual(["item_values", "value_chunks"]);
     expect(check.query<{ n: number }, []>("SELECT count(*) AS n FROM value_chunks WHERE path = '/big'").get()!.n).toBe(3);
     check.close();
@@ -307,14 +307,103 @@ describe("the store", () => {
     expect(second.lines().filter((l) => l.includes("store upgraded"))).toEqual([]);
   });
 
+  test("a store of schema 3 is upgraded once in place: every value kept as it was, without validators; validators kept from then on", async () => {
+    const dir = tempDir();
+    const db = raw(dir);
+    const big = pattern(CHUNK_BYTES + 7, 4);
+    const digest = (value: Uint8Array) => new Bun.CryptoHasher("sha256").update(value).digest();
+    // As schema 3 wrote it.
+    db.run("PRAGMA journal_mode = WAL");
+    db.run("CREATE TABLE item_values (path TEXT PRIMARY KEY, fetched_at INTEGER NOT NULL, size INTEGER NOT NULL, sha256 BLOB)");
+    db.run("CREATE TABLE value_chunks (path TEXT NOT NULL, seq INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (path, seq))");
+    db.run("INSERT INTO item_values VALUES ('/big', 123, ?, ?)", [big.length, digest(big)]);
+    db.run("INSERT INTO value_chunks VALUES ('/big', 0, ?), ('/big', 1, ?)", [big.subarray(0, CHUNK_BYTES), big.subarray(CHUNK_BYTES)]);
+    db.run("INSERT INTO item_values VALUES ('/small', 456, 8, ?)", [digest(bytes('{"a": 1}'))]);
+    db.run("INSERT INTO value_chunks VALUES ('/small', 0, ?)", [bytes('{"a": 1}')]);
+    db.run("PRAGMA user_version = 3");
+    db.close();
+
+    const { log, lines } = logged();
+    const store = SqliteStore.open(dir, log);
+    const all = await store.all();
+    expect([...all.keys()].sort()).toEqual(["/big", "/small"]);
+    expect([Buffer.from(all.get("/big")!.value).equals(big), all.get("/big")!.fetchedAt, all.get("/big")!.validators]).toEqual([true, 123, undefined]);
+    expect([text(all.get("/small")!.value), all.get("/small")!.fetchedAt, all.get("/small")!.validators]).toEqual(['{"a": 1}', 456, undefined]);
+    const upgraded = lines().filter((l) => l.includes("store upgraded"));
+    expect(upgraded).toHaveLength(1);
+    expect(upgraded[0]).toContain("values=2 from_schema=3 schema=4");
+    const validators = { etag: 'W/"s-2"', lastModified: "Tue, 15 Nov 1994 12:45:26 GMT", basis: "b".repeat(64) };
+    await store.put("/small", storedOf(bytes('{"a": 2}'), 789, validators));
+    await store.close();
+
+    const check = raw(dir);
+    expect(check.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(4);
+    expect(check.query<{ name: string }, []>("SELECT name FROM pragma_table_info('item_values')").all().map((c) => c.name)).toEqual(["path", "fetched_at", "size", "sha256", "etag", "last_modified", "basis"]);
+    check.close();
+    const second = logged();
+    const reopened = SqliteStore.open(dir, second.log);
+    const again = await reopened.all();
+    expect([text(again.get("/small")!.value), again.get("/small")!.fetchedAt, again.get("/small")!.validators]).toEqual(['{"a": 2}', 789, validators]);
+    expect(Buffer.from(again.get("/big")!.value).equals(big)).toBe(true);
+    await reopened.close();
+    expect(second.lines().filter((l) => l.includes("store upgraded"))).toEqual([]);
+  });
+
+  test("validators read back as they were put (an ETag, a Last-Modified, both, none), and as renew() changed them", async () => {
+    const dir = tempDir();
+    const store = SqliteStore.open(dir, logged().log);
+    const basis = "c".repeat(64);
+    const cases = {
+      "/etag": { etag: '"x"', basis },
+      "/last-modified": { lastModified: "Sun, 06 Nov 1994 08:49:37 GMT", basis },
+      "/both": { etag: 'W/"y"', lastModified: "Sun, 06 Nov 1994 08:49:37 GMT", basis },
+      "/none": undefined,
+    };
+    for (const [path, validators] of Object.entries(cases)) await store.put(path, storedOf(bytes(`"${path}"`), 1, validators));
+    await store.renew("/etag", storedOf(bytes('"/etag"'), 2, { etag: '"x2"', basis }));
+    await store.close();
+    const again = SqliteStore.open(dir, logged().log);
+    const all = await again.all();
+    expect(Object.fromEntries([...all].map(([path, s]) => [path, [text(s.value), s.fetchedAt, s.validators]]))).toEqual({
+      "/etag": ['"/etag"', 2, { etag: '"x2"', basis }],
+      "/last-modified": ['"/last-modified"', 1, cases["/last-modified"]],
+      "/both": ['"/both"', 1, cases["/both"]],
+      "/none": ['"/none"', 1, undefined],
+    });
+    await again.close();
+  });
+
+  test("renew() of a value the row does not hold (a write of it failed, or none was made) writes the whole value", async () => {
+    const dir = tempDir();
+    const store = SqliteStore.open(dir, logged().log);
+    await store.put("/v", storedOf(bytes('"old"'), 1));
+    await store.renew("/v", storedOf(bytes('"new"'), 2, { etag: '"n"', basis: "d" }));
+    await store.renew("/w", storedOf(bytes('"w"'), 3));
+    expect(contents(dir)).toEqual([
+      ["/v", '"new"'],
+      ["/w", '"w"'],
+    ]);
+    // Gone under the daemon: renewed into a new file with every value held.
+    rmSync(dir, { recursive: true });
+    await store.renew("/w", storedOf(bytes('"w"'), 4));
+    await store.close();
+    const again = SqliteStore.open(dir, logged().log);
+    const all = await again.all();
+    expect([...all].sort(([a], [b]) => a.localeCompare(b)).map(([path, s]) => [path, text(s.value), s.fetchedAt, s.validators?.etag])).toEqual([
+      ["/v", '"new"', 2, '"n"'],
+      ["/w", '"w"', 4, undefined],
+    ]);
+    await again.close();
+  });
+
   test("a store of a newer schema is refused, and left as it is", async () => {
     const dir = tempDir();
     const db = raw(dir);
-    db.run("PRAGMA user_version = 4");
+    db.run("PRAGMA user_version = 5");
     db.close();
-    expect(() => SqliteStore.open(dir, logged().log)).toThrow("was written by a newer cachish (schema 4); this one knows schema 3");
+    expect(() => SqliteStore.open(dir, logged().log)).toThrow("was written by a newer cachish (schema 5); this one knows schema 4");
     const check = raw(dir);
-    expect(check.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(4);
+    expect(check.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(5);
     check.close();
   });
 
