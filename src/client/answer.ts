@@ -5,8 +5,13 @@
 import type { Outcome } from "../resolver";
 
 export type Answer =
-  /** A value; `stale` names why it came from the store after a failure (a failure kind). */
-  | { kind: "value"; body: string; ageSeconds: number; stale?: string }
+  /**
+   * A value; `stale` names why it came from the store after a failure (a failure kind); `etag`
+   * is the daemon's validator of its bytes (SPEC 5.8), what a watcher waits on.
+   */
+  | { kind: "value"; body: string; ageSeconds: number; stale?: string; etag?: string }
+  /** 304: the value still has the bytes of the ETag asked with (a long poll that timed out). */
+  | { kind: "unchanged" }
   /** No value now: 503, or the daemon cannot be reached. Worth waiting for. */
   | { kind: "unavailable"; why: string }
   /** 401 or 403: the token is missing, unknown, or not allowed this path. */
@@ -35,8 +40,11 @@ export async function fromResponse(response: Response, path: string): Promise<An
     case 200: {
       const detail = detailOf(response);
       const stale = response.headers.get("x-cache") === "hit" && detail ? detail : undefined;
-      return { kind: "value", body, ageSeconds: Number(response.headers.get("age") ?? 0) || 0, ...(stale ? { stale } : {}) };
+      const etag = response.headers.get("etag");
+      return { kind: "value", body, ageSeconds: Number(response.headers.get("age") ?? 0) || 0, ...(stale ? { stale } : {}), ...(etag ? { etag } : {}) };
     }
+    case 304:
+      return { kind: "unchanged" };
     case 503: {
       const detail = detailOf(response);
       return { kind: "unavailable", why: `the daemon answered 503: the upstream failed${detail ? ` (${detail})` : ""} and no value is stored` };

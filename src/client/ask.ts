@@ -11,12 +11,22 @@ import { type Answer, fromOutcome, fromResponse } from "./answer";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:2469";
 
-export async function askDaemon(server: string, path: string, token: string | undefined, timeoutMs: number): Promise<Answer> {
+/**
+ * `poll`: a watcher's question (SPEC 5.8): 304 while the value's bytes are those of `etag`; with
+ * `waitSeconds`, a long poll (answered once they differ, or 304 after that long). `signal`: a
+ * watcher told to stop stops asking.
+ */
+export type Poll = { etag: string; waitSeconds?: number };
+
+export async function askDaemon(server: string, path: string, token: string | undefined, timeoutMs: number, poll?: Poll, signal?: AbortSignal): Promise<Answer> {
   const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
+  if (poll) headers["If-None-Match"] = poll.etag;
+  if (poll?.waitSeconds) headers.Prefer = `wait=${poll.waitSeconds}`;
+  const timeout = AbortSignal.timeout(timeoutMs);
   const unix = server.startsWith("unix:") ? server.slice("unix:".length) : undefined;
   const url = `${unix ? "http://localhost" : server.replace(/\/+$/, "")}${encodeURI(path)}`;
   try {
-    const response = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs), ...(unix ? { unix } : {}) } as RequestInit);
+    const response = await fetch(url, { headers, signal: signal ? AbortSignal.any([timeout, signal]) : timeout, ...(unix ? { unix } : {}) } as RequestInit);
     return await fromResponse(response, path);
   } catch (error) {
     const name = (error as { name?: string }).name;
