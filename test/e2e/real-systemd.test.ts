@@ -56,11 +56,13 @@ auth:
 `;
 }
 
-/** The README's unit files for a dependent service (section "In a systemd unit"), as written. */
-function readmeUnits(): string[] {
+/** The README's unit files named `unit` in `section` (up to the next heading), as written. */
+function readmeUnits(section = "### In a systemd unit", unit = "myapp.service"): string[] {
   const readme = readFileSync(join(REPO, "README.md"), "utf8");
-  const section = readme.slice(readme.indexOf("### In a systemd unit"), readme.indexOf("\n## ", readme.indexOf("### In a systemd unit")));
-  return [...section.matchAll(/```ini\n(# \/etc\/systemd\/system\/myapp\.service\n[\s\S]*?)```/g)].map((m) => m[1]!);
+  const start = readme.indexOf(section) + section.length;
+  const end = readme.slice(start).search(/\n#{2,3} /);
+  const text = readme.slice(start, end < 0 ? undefined : start + end);
+  return [...text.matchAll(new RegExp(`\`\`\`ini\\n(# /etc/systemd/system/${unit.replaceAll(".", "\\.")}\\n[\\s\\S]*?)\`\`\``, "g"))].map((m) => m[1]!);
 }
 
 /** What a started program saw: its environment, byte for byte. */
@@ -213,6 +215,38 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     await ok("systemctl", "enable", "--now", "myapp-sh.service", "myapp-env.service");
     for (const name of ["myapp-sh", "myapp-env"]) await expectAllValues(name);
   }, 60_000);
+
+  test("the README's watcher: myapp gets every value, is restarted exactly once when the upstream's value changes, and not while it stays the same", async () => {
+    const section = "### Restarting a service when its value changes";
+    const watcher = readmeUnits(section, "myapp-values.service");
+    const app = readmeUnits(section, "myapp.service");
+    expect([watcher.length, app.length]).toEqual([1, 1]);
+    put("etc/systemd/system/myapp-values.service", watcher[0]!);
+    put("etc/systemd/system/myapp.service", app[0]!);
+    put("etc/systemd/system/myapp.service.d/seen.conf", "[Service]\nEnvironment=SEEN_AS=myapp-watched\nExecStartPost=/bin/sh -c 'echo started >> /var/lib/seen/myapp-watched.starts'\n");
+    const starts = () => readFileSync(inRoot("var/lib/seen/myapp-watched.starts"), "utf8").split("\n").filter(Boolean).length;
+    const changed = { ...VALUES, DATABASE_URL: "postgres://u:p@db2.internal/app" };
+    await ok("systemctl", "daemon-reload");
+    try {
+      await ok("systemctl", "start", "myapp.service");
+      await expectAllValues("myapp-watched");
+      // The item's ttl is 1s: while the watcher waits, cachish fetches the same bytes every second.
+      await Bun.sleep(3500);
+      expect(starts()).toBe(1);
+      put("srv/upstream/database-url.json", JSON.stringify(changed));
+      await until("myapp to start again with the new value", async () => starts() === 2 && environmentOf(inRoot("var/lib/seen/myapp-watched")).get("DATABASE_URL")?.toString() === changed.DATABASE_URL);
+      const seen = environmentOf(inRoot("var/lib/seen/myapp-watched"));
+      for (const [key, value] of Object.entries(changed)) expect({ key, value: seen.get(key)?.toString("hex") }).toEqual({ key, value: Buffer.from(value).toString("hex") });
+      await Bun.sleep(3500);
+      expect(starts()).toBe(2);
+      expect(await show("myapp-values.service", "ActiveState")).toBe("active");
+    } finally {
+      put("srv/upstream/database-url.json", JSON.stringify(VALUES));
+      await box.run(["systemctl", "stop", "myapp.service", "myapp-values.service"]);
+      await ok("rm", "-rf", "/etc/systemd/system/myapp.service", "/etc/systemd/system/myapp.service.d", "/etc/systemd/system/myapp-values.service", "/var/lib/seen/myapp-watched", "/var/lib/seen/myapp-watched.starts");
+      await ok("systemctl", "daemon-reload");
+    }
+  }, 90_000);
 
   test("when `cachish get` fails, the README's units fail and their program does not start", async () => {
     for (const [i, name] of ["fail-sh", "fail-env"].entries()) {
