@@ -108,6 +108,17 @@ describe("Prefer: wait (RFC 7240)", () => {
     expect(preferredWait("wait=x, wait=10")).toBe(0);
   });
 
+  test("a hostile header as large as Bun lets in (16 KiB) is read in linear time: no request holds the event loop", () => {
+    const size = 16 * 1024;
+    const hostile = ["a" + " ".repeat(size) + "b", `wait${" ".repeat(size)}x`, `x${"\t".repeat(size)}=1`, ",".repeat(size), ";".repeat(size)];
+    for (const header of hostile) {
+      const started = performance.now();
+      expect(preferredWait(header)).toBe(0);
+      // Quadratic, the first took ~200 ms; linear, well under 1.
+      expect(performance.now() - started).toBeLessThan(50);
+    }
+  });
+
   test("a comma or a wait inside another preference's quoted value is not a preference", () => {
     expect(preferredWait('foo="a, wait=5, b"')).toBe(0);
     expect(preferredWait('foo="a \\" wait=5, b", wait=8')).toBe(8);
