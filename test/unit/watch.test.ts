@@ -37,7 +37,7 @@ type Seen = { status: number; headers: Record<string, string>; body: string };
 const seen = async (response: Response): Promise<Seen> => ({ status: response.status, headers: Object.fromEntries(response.headers), body: await response.text() });
 
 /** The handler over the real resolver; `bodies` is what the upstream answers now (an Error: it fails). */
-function daemon() {
+function daemon(items = config!.items) {
   const lines: string[] = [];
   const log = createLogger({ format: "logfmt", level: "info" }, (line) => lines.push(line));
   const clock = new FakeClock();
@@ -46,7 +46,7 @@ function daemon() {
   /** While set, fetches wait for it: a fetch in flight. */
   const hold: { gate?: Promise<void> } = {};
   const resolver = new Resolver({
-    items: config!.items,
+    items,
     store: SqliteStore.open(tempDir(), log),
     log,
     clock,
@@ -253,6 +253,19 @@ describe("long polls: If-None-Match with Prefer: wait=N (SPEC 5.8)", () => {
     expect([await waiting(star), await waiting(both)]).toEqual([true, true]);
     await clock.advance(20_000);
     for (const poll of [star, both]) expect(await seen(await poll)).toMatchObject({ status: 304, headers: { etag: etagOf('{"r": 2}') } });
+  });
+
+  test("a value older than max_stale is never confirmed: a long poll for it is resolved as a GET is (here 503, the upstream failing), not held and then answered 304", async () => {
+    const { config: bounded } = check(yaml("items:", "  /bounded: {module: JsonHttp, disable_auth: true, max_stale: 1m, parameters: {url: 'http://127.0.0.1:9/bounded'}}"));
+    const { call, ask, waiting, bodies, clock, watch } = daemon(bounded!.items);
+    bodies.set("/bounded", '{"b": 1}');
+    const etag = (await ask("/bounded")).headers.etag!;
+    bodies.set("/bounded", new Error("ECONNREFUSED"));
+    await clock.advance(61_000);
+    const poll = call("/bounded", { "If-None-Match": etag, Prefer: "wait=60" });
+    expect(await waiting(poll)).toBe(false);
+    expect((await seen(await poll)).status).toBe(503);
+    expect(watch.waiting("/bounded")).toBe(0);
   });
 
   test("a client that leaves: its waiter and timer go, the gauge drops, one log line says 499", async () => {
