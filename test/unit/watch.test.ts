@@ -343,6 +343,22 @@ describe("while clients wait, the item is refreshed (SPEC 5.8)", () => {
     expect(clock.pending()).toBe(0);
   });
 
+  test("stale_after: 0s (a GET answers the stored value and fetches behind it): clients that keep asking again cost one fetch per 30 s too, not one each", async () => {
+    const { config: swr } = check(yaml("items:", "  /swr: {module: JsonHttp, disable_auth: true, stale_after: 0s, parameters: {url: 'http://127.0.0.1:9/swr'}}"));
+    const { call, ask, clock, bodies, fetched } = daemon(swr!.items);
+    bodies.set("/swr", '{"s": 1}');
+    const etag = (await ask("/swr")).headers.etag!;
+    // Ten clients whose waits end a second apart, each asking again at once (as `get --watch` does).
+    const again = async (wait: number): Promise<void> => {
+      await call("/swr", { "If-None-Match": etag, Prefer: `wait=${wait}` });
+      return again(wait);
+    };
+    for (let n = 0; n < 10; n++) void again(10 + n);
+    await clock.advance(60_000);
+    // The first fetch, then the watch's: at 30 s and 60 s.
+    expect(fetched.length).toBe(3);
+  });
+
   test("counted from the value's fetch: a fetch by another request puts the next refresh off", async () => {
     const { call, ask, clock, fetched, fetchesAfter } = daemon();
     await ask("/value", ALICE);
