@@ -47,8 +47,7 @@ export function decide(policy: Policy, state: State, now: number): Decision;
 export function decide(policy: Policy, state: State, now: number, failed: Failure): Answer;
 export function decide(policy: Policy, state: State, now: number, failed?: Failure): Decision {
   const { storedAt } = state;
-  // max_stale: an older value is never served.
-  const servable = storedAt !== undefined && (policy.max_stale === null || now - storedAt <= policy.max_stale);
+  const servable = storedAt !== undefined && withinMaxStale(policy, storedAt, now);
   // A failed fetch: the stored value, else 503.
   if (failed) return servable ? { answer: "stale", detail: failed.detail } : unavailable(failed.detail, state, now, failed.status);
   // ttl: a younger value is answered without asking the upstream.
@@ -70,6 +69,11 @@ const HIT: Answer = { answer: "hit" };
 function unavailable(detail: string, state: State, now: number, status?: number): Answer {
   const retryAfter = state.retryAt > now ? Math.max(1, Math.ceil((state.retryAt - now) / 1000)) : undefined;
   return { answer: "unavailable", detail, ...(status !== undefined ? { status } : {}), ...(retryAfter !== undefined ? { retryAfter } : {}) };
+}
+
+/** max_stale: a value fetched at `storedAt` may stand in for the upstream's answer (after a failure, or as a long poll's 304). */
+export function withinMaxStale(policy: Policy, storedAt: number, now: number): boolean {
+  return policy.max_stale === null || now - storedAt <= policy.max_stale;
 }
 
 /** A value fetched at `storedAt` is younger than `ttl`: served without asking the upstream. */

@@ -14,7 +14,7 @@ import type { Item } from "./config/types";
 import { messageOf } from "./error-text";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
-import { type Answer, backoffEnd, decide, leftAlone, type State } from "./policy";
+import { type Answer, backoffEnd, decide, leftAlone, type State, withinMaxStale } from "./policy";
 import { type Held, type KeptValidators, type Store, type Stored, storedOf } from "./store/store";
 
 export type Timer = { done: Promise<void>; cancel(): void };
@@ -146,14 +146,16 @@ export class Resolver {
   /**
    * The answer from memory now, asking nothing of the upstream, for clients waiting for a
    * change (SPEC 5.8), whose refreshes are the watch's: where a GET would wait for a fetch, the
-   * held value as a hit; undefined when nothing is held.
+   * held value as a hit; undefined when nothing is held, or only a value older than `max_stale`
+   * (a 304 would tell the client to keep it: a GET must resolve it).
    */
   inMemory(path: string): Outcome | undefined {
     const item = this.#items.get(path);
     const entry = this.#entries.get(path);
     if (!item || !entry?.stored) return undefined;
-    const decision = decide(item.policy, this.#state(entry), this.#clock.now());
-    if (decision.answer === "wait") return this.#hit(item, entry.stored);
+    const now = this.#clock.now();
+    const decision = decide(item.policy, this.#state(entry), now);
+    if (decision.answer === "wait") return withinMaxStale(item.policy, entry.stored.fetchedAt, now) ? this.#hit(item, entry.stored) : undefined;
     return this.#answer(item, entry, decision.answer === "stale" ? { answer: "stale", detail: decision.detail } : decision);
   }
 

@@ -142,16 +142,17 @@ export function handler(routes: Routes): Handler {
       asked.client = auth.client.name;
     }
     const conditions: Conditions = { matches: ifNoneMatch(request.headers.get("if-none-match")), wait: preferredWait(request.headers.get("prefer")), since: routes.watch.releases };
-    // What needs no fetch (a hit, a stale value, a 503 in a backoff window) is answered from memory at once, without a promise: most requests are these.
-    const hit = routes.resolver.peek(path);
-    if (hit) return reply(request, server, asked, item, conditions, hit);
     // A long poll for the value held here waits without a fetch: the watch refreshes the item
     // (at once if it is older than the interval), so thousands of clients asking again and
-    // again cost one fetch per interval, not one each.
+    // again cost one fetch per interval, not one each. Before peek(), which starts a fetch
+    // behind a stale answer (`stale_after: 0s`, a retry after a backoff window).
     if (conditions.matches && conditions.wait > 0) {
       const current = routes.watch.current(path);
       if (current && conditions.matches(etagOf(current.sha256))) return reply(request, server, asked, item, conditions, current);
     }
+    // What needs no fetch (a hit, a stale value, a 503 in a backoff window) is answered from memory at once, without a promise: most requests are these.
+    const hit = routes.resolver.peek(path);
+    if (hit) return reply(request, server, asked, item, conditions, hit);
     // Bun closes a connection idle for 10 s; this one waits on the upstream, for as long as
     // the item's timeout allows.
     server.timeout(request, 0);

@@ -49,6 +49,24 @@ describe("If-None-Match (RFC 9110 13.1.2)", () => {
     expect(matching('*, "c"', etags)).toEqual(['"c"']);
   });
 
+  test("what a long poll keeps of a hostile header (16 KiB of distinct tags, Bun's largest) is about its size: a waiter costs a few KiB more, not hundreds", () => {
+    const hostile = (n: number) => {
+      const tags: string[] = [];
+      for (let i = 0, length = 0; length < 16 * 1024; i++, length += tags.at(-1)!.length + 1) tags.push(`"${n}-${i.toString(36)}"`);
+      // Flat, as Bun's Headers give it.
+      return Buffer.from(tags.join(",")).toString("latin1");
+    };
+    const headers = Array.from({ length: 200 }, (_, n) => hostile(n));
+    Bun.gc(true);
+    const before = process.memoryUsage().heapUsed;
+    const kept = headers.map((header) => ifNoneMatch(header)!);
+    Bun.gc(true);
+    const perWaiter = (process.memoryUsage().heapUsed - before) / kept.length;
+    expect(kept.every((matches, n) => matches(`"${n}-0"`) && !matches(`"${n + 1}-0"`))).toBe(true);
+    // A Set of its ~2,000 tags took ~210 KiB; one string of them, ~16.
+    expect(perWaiter).toBeLessThan(48 * 1024);
+  });
+
   test("any list the grammar allows: exactly its opaque-tags match", () => {
     // etagc = %x21 / %x23-7E / obs-text: every visible character but the double quote, a comma included.
     const etagc = fc.constantFrom(..."!#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~\x80\xff".split(""));
@@ -106,6 +124,17 @@ describe("Prefer: wait (RFC 7240)", () => {
   test("only the first wait counts (RFC 7240 2), even when it is malformed", () => {
     expect(preferredWait("wait=5, wait=10")).toBe(5);
     expect(preferredWait("wait=x, wait=10")).toBe(0);
+  });
+
+  test("a hostile header as large as Bun lets in (16 KiB) is read in linear time: no request holds the event loop", () => {
+    const size = 16 * 1024;
+    const hostile = ["a" + " ".repeat(size) + "b", `wait${" ".repeat(size)}x`, `x${"\t".repeat(size)}=1`, ",".repeat(size), ";".repeat(size)];
+    for (const header of hostile) {
+      const started = performance.now();
+      expect(preferredWait(header)).toBe(0);
+      // Quadratic, the first took ~200 ms; linear, well under 1.
+      expect(performance.now() - started).toBeLessThan(50);
+    }
   });
 
   test("a comma or a wait inside another preference's quoted value is not a preference", () => {

@@ -37,7 +37,7 @@ type Seen = { status: number; headers: Record<string, string>; body: string };
 const seen = async (response: Response): Promise<Seen> => ({ status: response.status, headers: Object.fromEntries(response.headers), body: await response.text() });
 
 /** The handler over the real resolver; `bodies` is what the upstream answers now (an Error: it fails). */
-function daemon() {
+function daemon(items = config!.items) {
   const lines: string[] = [];
   const log = createLogger({ format: "logfmt", level: "info" }, (line) => lines.push(line));
   const clock = new FakeClock();
@@ -46,7 +46,7 @@ function daemon() {
   /** While set, fetches wait for it: a fetch in flight. */
   const hold: { gate?: Promise<void> } = {};
   const resolver = new Resolver({
-    items: config!.items,
+    items,
     store: SqliteStore.open(tempDir(), log),
     log,
     clock,
@@ -136,8 +136,11 @@ describe("ETag and If-None-Match (SPEC 5.2, 5.8)", () => {
   });
 
   test("only after routing and auth: 404, 405, 401, 400 and 403 stay what they are, at once, whatever the client holds or waits for", async () => {
-    const { call, fetched, watch } = daemon();
-    const holds = { "If-None-Match": "*", Prefer: "wait=60" };
+    const { call, ask, fetched, watch } = daemon();
+    // A value held, so that a 304 could be answered from memory: one would tell a client
+    // without a token that its guess is the value.
+    await ask("/value", ALICE);
+    const holds = { "If-None-Match": `"other", ${etagOf('{"v": 1}')}`, Prefer: "wait=60" };
     const cases: [string, Record<string, string>, string, number][] = [
       ["/nothing", holds, "GET", 404],
       ["/value", holds, "POST", 405],
@@ -152,7 +155,7 @@ describe("ETag and If-None-Match (SPEC 5.2, 5.8)", () => {
       const response = answer as Response;
       expect({ path, method, status: response.status, etag: response.headers.get("etag"), applied: response.headers.get("preference-applied") }).toEqual({ path, method, status, etag: null, applied: null });
     }
-    expect(fetched).toEqual([]);
+    expect(fetched).toEqual(["/value"]);
     expect(watch.waiting("/value")).toBe(0);
   });
 
@@ -255,6 +258,19 @@ describe("long polls: If-None-Match with Prefer: wait=N (SPEC 5.8)", () => {
     for (const poll of [star, both]) expect(await seen(await poll)).toMatchObject({ status: 304, headers: { etag: etagOf('{"r": 2}') } });
   });
 
+  test("a value older than max_stale is never confirmed: a long poll for it is resolved as a GET is (here 503, the upstream failing), not held and then answered 304", async () => {
+    const { config: bounded } = check(yaml("items:", "  /bounded: {module: JsonHttp, disable_auth: true, max_stale: 1m, parameters: {url: 'http://127.0.0.1:9/bounded'}}"));
+    const { call, ask, waiting, bodies, clock, watch } = daemon(bounded!.items);
+    bodies.set("/bounded", '{"b": 1}');
+    const etag = (await ask("/bounded")).headers.etag!;
+    bodies.set("/bounded", new Error("ECONNREFUSED"));
+    await clock.advance(61_000);
+    const poll = call("/bounded", { "If-None-Match": etag, Prefer: "wait=60" });
+    expect(await waiting(poll)).toBe(false);
+    expect((await seen(await poll)).status).toBe(503);
+    expect(watch.waiting("/bounded")).toBe(0);
+  });
+
   test("a client that leaves: its waiter and timer go, the gauge drops, one log line says 499", async () => {
     const { call, ask, waiting, clock, gauge, requestLines, watch } = daemon();
     await ask("/ttl");
@@ -325,6 +341,22 @@ describe("while clients wait, the item is refreshed (SPEC 5.8)", () => {
     await clock.advance(600_000);
     expect(count()).toBe(3);
     expect(clock.pending()).toBe(0);
+  });
+
+  test("stale_after: 0s (a GET answers the stored value and fetches behind it): clients that keep asking again cost one fetch per 30 s too, not one each", async () => {
+    const { config: swr } = check(yaml("items:", "  /swr: {module: JsonHttp, disable_auth: true, stale_after: 0s, parameters: {url: 'http://127.0.0.1:9/swr'}}"));
+    const { call, ask, clock, bodies, fetched } = daemon(swr!.items);
+    bodies.set("/swr", '{"s": 1}');
+    const etag = (await ask("/swr")).headers.etag!;
+    // Ten clients whose waits end a second apart, each asking again at once (as `get --watch` does).
+    const again = async (wait: number): Promise<void> => {
+      await call("/swr", { "If-None-Match": etag, Prefer: `wait=${wait}` });
+      return again(wait);
+    };
+    for (let n = 0; n < 10; n++) void again(10 + n);
+    await clock.advance(60_000);
+    // The first fetch, then the watch's: at 30 s and 60 s.
+    expect(fetched.length).toBe(3);
   });
 
   test("counted from the value's fetch: a fetch by another request puts the next refresh off", async () => {
