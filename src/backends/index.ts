@@ -48,15 +48,17 @@ export async function fetchItem(item: Item, now: number, held?: KeptValidators):
 
 /**
  * A digest of what an item's value is made of: this cachish (which writes it), the module and
- * every parameter, in an order that does not depend on the file's. Secrets go into the digest
- * only, never beside it.
+ * every parameter but the secrets, in an order that does not depend on the file's. A secret
+ * (a token, a header's value) chooses whom the upstream answers, not which bytes it sends for
+ * a validator it recognizes: the upstream decides. Left out, no digest of a secret, which a
+ * weak one could be guessed from, is kept in the store.
  */
 export function basisOf(item: Pick<Item, "module" | "parameters">): string {
   return new Bun.CryptoHasher("sha256").update(JSON.stringify([VERSION, item.module, canonical(item.parameters)])).digest("hex");
 }
 
 function canonical(value: unknown): unknown {
-  if (value instanceof Secret) return value.reveal();
+  if (value instanceof Secret) return "[secret]";
   if (value instanceof Map) return [...value].map(([key, v]) => [key, canonical(v)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === "object") return Object.keys(value).sort().map((key) => [key, canonical((value as Record<string, unknown>)[key])]);
