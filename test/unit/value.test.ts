@@ -50,7 +50,7 @@ describe("makeValue with select", () => {
   });
 
   test("a pointer that finds nothing, or a part that is no object for field, is missing-field, quoting neither the pointer nor the answer", async () => {
-    const missing = (step: string, what: string) => ["missing-field", `nothing in the answer is where \`select\` points: its ${step} reference token ${what}`];
+    const missing = (step: string, what: string): [string, string] => ["missing-field", `nothing in the answer is where \`select\` points: its ${step} reference token ${what}`];
     expect(await failureOf(() => makeValue(vault, undefined, undefined, "/data/secret"))).toEqual(missing("2nd", "names no member of an object"));
     expect(await failureOf(() => makeValue(vault, undefined, undefined, "/list/2"))).toEqual(
       missing("2nd", "names no element of an array (an index is `0` or digits without a leading zero; `-` is past the end)"),
