@@ -42,3 +42,9 @@ export function describeError(error: unknown): string {
   const message = messageOf(error).replace(/postgres(ql)?:\/\/\S+/g, "postgres://…");
   return code && !message.includes(code) ? `${message} (${code})` : message;
 }
+
+/** 1st, 2nd, 3rd, 4th, ... 11th, 12th, 13th, 21st: a place in the configuration, named without quoting what stands there. */
+export function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th"}`;
+}

@@ -20,4 +20,5 @@ export function hawkHeader(params: HawkParams, now: number, nonce = Buffer.from(
 export const hawk: Backend<HawkParams> = {
   request: (params, now) => ({ url: params.url, headers: { Authorization: hawkHeader(params, now) } }),
   keys: (params) => params.field,
+  select: (params) => params.select,
 };

@@ -41,7 +41,7 @@ export async function fetchItem(item: Item, now: number, held?: KeptValidators):
   const fetched = await boundedFetch(request, limits);
   // A 304 comes only to a request that sent validators; those it gives replace the old ones.
   if (fetched.kind === "not-modified") return { kind: "not-modified", validators: { ...conditional, ...fetched.validators, basis } };
-  const value = await makeValueOffThread(fetched.body, backend.keys(item.parameters), fetched.charset);
+  const value = await makeValueOffThread(fetched.body, backend.keys(item.parameters), fetched.charset, backend.select?.(item.parameters));
   const { etag, lastModified } = fetched.validators;
   return { kind: "value", value, ...(etag || lastModified ? { validators: { ...fetched.validators, basis } } : {}) };
 }

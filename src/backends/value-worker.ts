@@ -10,12 +10,12 @@ declare const self: Worker;
 /** A body this large leaves garbage worth collecting at once (SPEC 5.3: a few times its size at most). */
 const COLLECT_AFTER = 1024 * 1024;
 
-self.onmessage = (event: MessageEvent<{ id: number; body: Uint8Array | null; keys: readonly string[] | undefined; charset: string | undefined }>) => {
+self.onmessage = (event: MessageEvent<{ id: number; body: Uint8Array | null; keys: readonly string[] | undefined; charset: string | undefined; select: string | undefined }>) => {
   const message = event.data;
   const large = message.body!.byteLength > COLLECT_AFTER;
   let made: Made;
   try {
-    made = { id: message.id, value: makeValue(message.body!, message.keys, message.charset) };
+    made = { id: message.id, value: makeValue(message.body!, message.keys, message.charset, message.select) };
   } catch (error) {
     const failure = asFailure(error);
     made = { id: message.id, failure: { kind: failure.kind, message: failure.message } };

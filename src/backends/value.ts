@@ -6,7 +6,9 @@
  * thread, so this runs on a worker thread of its own (value-worker.ts): a large value never
  * holds up other clients, `/-/healthy` included (SPEC 5.3).
  */
+import { ordinal } from "../error-text";
 import { encodeJson, JsonSyntaxError, parseJson, pickKeys } from "../json";
+import { resolvePointer, type Unresolved } from "../pointer";
 import { type FailureKind, UpstreamFailure } from "./failure";
 
 /**
@@ -37,8 +39,11 @@ const LATIN_1 = new Set(["latin_1", "latin1", "latin", "l1", "iso8859_1", "iso_8
 const ASCII = new Set(["ascii", "us_ascii", "us", "646", "ansi_x3.4_1968", "ansi_x3_4_1968", "ansi_x3.4_1986", "cp367", "csascii", "ibm367", "iso646_us", "iso_646.irv_1991", "iso_ir_6"]);
 const CP1252 = new Set(["cp1252", "windows_1252"]);
 
-/** The value as bytes, or an UpstreamFailure (`invalid-json`, `missing-field`) saying why not. */
-export function makeValue(body: Uint8Array, keys: readonly string[] | undefined, charset?: string): Uint8Array {
+/**
+ * The value as bytes: the part of the answer `select` points at (all of it without one), then
+ * its `keys`; or an UpstreamFailure (`invalid-json`, `missing-field`) saying why not.
+ */
+export function makeValue(body: Uint8Array, keys: readonly string[] | undefined, charset?: string, select?: string): Uint8Array {
   const text = decode(body, charset);
   let parsed;
   try {
@@ -47,24 +52,34 @@ export function makeValue(body: Uint8Array, keys: readonly string[] | undefined,
     if (error instanceof JsonSyntaxError) throw new UpstreamFailure("invalid-json", `the answer is not JSON: ${error.message}`);
     throw error;
   }
+  // Neither the pointer nor the keys are quoted: they are the configuration's text (SPEC 3), their place in it says which.
+  if (select !== undefined) {
+    const selected = resolvePointer(parsed, select);
+    if (!selected.ok) {
+      throw new UpstreamFailure("missing-field", `nothing in the answer is where \`select\` points: its ${ordinal(selected.step)} reference token ${UNRESOLVED[selected.within]}`);
+    }
+    parsed = selected.value;
+  }
   if (keys) {
     const picked = pickKeys(parsed, keys);
     if (!picked.ok) {
-      // The keys are not quoted: they are the configuration's text (SPEC 3), their place in it says which.
       const which = picked.missing.map((key) => ordinal(keys.indexOf(key) + 1)).join(", ");
       const what = parsed.type === "object" ? `has no key named by the ${which} of \`field\`/\`config_key\`` : "is not an object";
-      throw new UpstreamFailure("missing-field", `the answer ${what}`);
+      throw new UpstreamFailure("missing-field", `${select === undefined ? "the answer" : "the part of the answer `select` points at"} ${what}`);
     }
     parsed = picked.value;
   }
   return encodeJson(parsed);
 }
 
-/** 1st, 2nd, 3rd, 4th, ... 11th, 12th, 13th, 21st. */
-function ordinal(n: number): string {
-  const teen = n % 100 >= 11 && n % 100 <= 13;
-  return `${n}${teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th"}`;
-}
+/** Why a pointer stopped, by the type of the value it stopped in: never more of the answer than that. */
+const UNRESOLVED: Record<Unresolved["within"], string> = {
+  object: "names no member of an object",
+  array: "names no element of an array (an index is `0` or digits without a leading zero; `-` is past the end)",
+  string: "looks into a string, not an object or an array",
+  number: "looks into a number, not an object or an array",
+  literal: "looks into `true`, `false` or `null`, not an object or an array",
+};
 
 /** What the worker answers: the value, or the failure as plain data (an Error does not cross threads as itself). */
 export type Made = { id: number; value: Uint8Array } | { id: number; failure: { kind: FailureKind; message: string } };
@@ -110,7 +125,7 @@ function thread(): Worker {
 }
 
 /** makeValue on the worker thread; the body is handed over, not copied (it is unusable here afterwards). */
-export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | undefined, charset?: string): Promise<Uint8Array> {
+export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | undefined, charset?: string, select?: string): Promise<Uint8Array> {
   const id = nextId++;
   const made = new Promise<Uint8Array>((resolve, reject) => pending.set(id, { resolve, reject }));
   const target = thread();
@@ -118,7 +133,7 @@ export function makeValueOffThread(body: Uint8Array, keys: readonly string[] | u
   try {
     // A view of part of a buffer is copied first: handing over the buffer would take the rest too.
     const sent = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
-    target.postMessage({ id, body: sent, keys, charset }, [sent.buffer as ArrayBuffer]);
+    target.postMessage({ id, body: sent, keys, charset, select }, [sent.buffer as ArrayBuffer]);
   } catch (error) {
     pending.get(id)?.reject(error instanceof Error ? error : new Error(String(error)));
     pending.delete(id);

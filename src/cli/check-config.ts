@@ -26,6 +26,11 @@ function describePolicy(policy: Summary["items"][number]["policy"]): string {
   return shown.map(([key, value]) => `${key} ${value}`).join(", ");
 }
 
+/** The module, and where in its answer the value is: a pointer quoted as JSON, so that `""` (the whole answer) shows. */
+function describeSource(item: Summary["items"][number]): string {
+  return item.select === undefined ? item.module : `${item.module} select ${JSON.stringify(item.select)}`;
+}
+
 function renderSummary(s: Summary): string {
   const lines = [
     table([
@@ -37,7 +42,7 @@ function renderSummary(s: Summary): string {
     ], ""),
     "",
     "items:",
-    s.items.length ? table(s.items.map((i) => [i.path, i.module, describePolicy(i.policy) + (i.public ? "; public" : "")])) : "  (none)",
+    s.items.length ? table(s.items.map((i) => [i.path, describeSource(i), describePolicy(i.policy) + (i.public ? "; public" : "")])) : "  (none)",
   ];
   if (s.clients.length) {
     lines.push("", "clients:", table(s.clients.map((c) => [c.name, c.items.length ? c.items.join(", ") : "(no item)"])));

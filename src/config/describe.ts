@@ -5,7 +5,7 @@
  */
 import { parseDuration, parseSize } from "./units";
 
-export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key";
+export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key" | "json-pointer";
 export type KeyFormat = "item-path" | "header-name";
 
 export type Shape =

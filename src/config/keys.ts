@@ -49,7 +49,13 @@ export const POLICY_FIELDS = {
 
 const fieldParam: Field = {
   shape: keyList, since: "1.x",
-  doc: "Only these top-level keys of the JSON answer (a string or a list); the value is then an object holding exactly them, in this order.",
+  doc: "Only these top-level keys of the JSON answer, or of the part `select` points at (a string or a list); the value is then an object holding exactly them, in this order.",
+};
+
+/** Shared by every module that reads a JSON answer (the named keys come from the part it points at). */
+export const selectParam: Field = {
+  shape: { type: "string", format: "json-pointer", refs: true }, since: "2.0",
+  doc: "A JSON Pointer (RFC 6901) to the part of the JSON answer that makes the value, e.g. `/data/data` for a Vault KV v2 secret; `field` then picks keys from that part. `~1` stands for `/` and `~0` for `~` in a key; an array element is named by its index (`/items/0`). `\"\"` is the whole answer. A pointer that finds nothing is a `missing-field` failure.",
 };
 
 export const MODULES: Record<string, ObjectShape> = {
@@ -57,6 +63,7 @@ export const MODULES: Record<string, ObjectShape> = {
     type: "object", unknown: "error",
     fields: {
       url: { shape: url, required: true, since: "1.x", doc: "The `http://` or `https://` URL to `GET`." },
+      select: selectParam,
       field: fieldParam,
       headers: {
         shape: { type: "map", keyFormat: "header-name", keyDoc: "header name", values: secretString },
@@ -86,6 +93,7 @@ export const MODULES: Record<string, ObjectShape> = {
         shape: { type: "enum", values: ["sha256", "sha1"] }, default: "sha256", since: "1.x",
         doc: "The Hawk MAC algorithm.",
       },
+      select: selectParam,
       field: fieldParam,
     },
   },

@@ -16,6 +16,7 @@ const PATTERNS = {
   "header-name": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
   "postgres-url": "^postgres(ql)?://",
   "aes-256-key": "^[A-Za-z0-9+/]{43}=$",
+  "json-pointer": "^(/([^/~]|~[01])*)*$",
 } as const;
 
 function shapeSchema(shape: Shape): Json {

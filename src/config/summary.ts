@@ -1,10 +1,11 @@
 /**
- * What a configuration amounts to, as check-config shows it (as text or JSON): never a
- * parameter, a token or any other value that could be a secret.
+ * What a configuration amounts to, as check-config shows it (as text or JSON): never a token,
+ * a credential or any other value that could be a secret. Of the parameters, only `select`
+ * is shown: where in the upstream's answer the value is, which the operator checks here.
  */
 import { POLICY_FIELDS } from "./keys";
 import { formatListen } from "./listen";
-import type { Config, Policy } from "./types";
+import type { Config, Item, Policy } from "./types";
 import { formatDuration, formatSize } from "./units";
 
 export type Summary = {
@@ -15,7 +16,8 @@ export type Summary = {
   metrics: boolean;
   /** The shared tier, without its URL or key. */
   shared_store: { timeout: string } | null;
-  items: { path: string; module: string; public: boolean; policy: Record<keyof Policy, string | null>; clients: string[] }[];
+  /** `select`: only where the item sets it. */
+  items: { path: string; module: string; select?: string; public: boolean; policy: Record<keyof Policy, string | null>; clients: string[] }[];
   clients: { name: string; items: string[] }[];
   public: string[];
 };
@@ -32,6 +34,11 @@ function formatPolicy(policy: Policy): Record<keyof Policy, string | null> {
   return shown;
 }
 
+function selectOf(item: Item): { select?: string } {
+  const { select } = item.parameters as { select?: string };
+  return select === undefined ? {} : { select };
+}
+
 /** `store`: the store's file, as the store names it. */
 export function summarize(config: Config, store: string): Summary {
   const items = [...config.items.values()];
@@ -45,6 +52,7 @@ export function summarize(config: Config, store: string): Summary {
     items: items.map((item) => ({
       path: item.path,
       module: item.module,
+      ...selectOf(item),
       public: item.disable_auth,
       policy: formatPolicy(item.policy),
       clients: config.clients.filter((c) => c.items.has(item.path)).map((c) => c.name),

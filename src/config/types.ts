@@ -14,9 +14,9 @@ export type Policy = {
   proxy: Secret | null;
 };
 
-export type JsonHttpParams = { url: string; field?: string[]; headers?: Map<string, Secret> };
+export type JsonHttpParams = { url: string; select?: string; field?: string[]; headers?: Map<string, Secret> };
 export type HerokuParams = { api_token: Secret; app: string; config_key: string[]; api_url: string };
-export type HawkParams = { secret_id: Secret; secret: Secret; url: string; algorithm: "sha256" | "sha1"; field?: string[] };
+export type HawkParams = { secret_id: Secret; secret: Secret; url: string; algorithm: "sha256" | "sha1"; select?: string; field?: string[] };
 
 export type ItemSource =
   | { module: "JsonHttp"; parameters: JsonHttpParams }

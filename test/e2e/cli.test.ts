@@ -200,6 +200,63 @@ describe("cachish check-config", () => {
     }
   });
 
+  test("select: a pointer that is none is reported where it stands, unquoted; the summary shows each item's pointer, only where set", async () => {
+    const broken = tempDir({
+      "cachish.yml": yaml(
+        "items:",
+        "  /a:",
+        "    module: JsonHttp",
+        "    parameters: {url: 'http://x/', select: data/SECRET}",
+        "  /b:",
+        "    module: Hawk",
+        "    parameters:",
+        "      url: http://x/",
+        "      secret_id: i",
+        "      secret: k",
+        "      select: /data/SECRET~2",
+        "auth:",
+        "  web: {token: abcdefgh12345678, url: /*}",
+      ),
+    });
+    expect(await cachish(["check-config", "cachish.yml"], { cwd: broken })).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: [
+        "cachish.yml:4:44: error: `select`: a JSON Pointer is empty (the whole answer) or starts with `/`, e.g. `/data/data`",
+        "cachish.yml:11:15: error: `select`: a `~` in a JSON Pointer (its 13th character) stands only as `~0` (for `~`) or `~1` (for `/`): write a key holding `~` or `/` with them, `a/b` as `/a~1b`",
+        "cachish.yml: invalid (2 errors)",
+        "",
+      ].join("\n"),
+    });
+
+    const dir = tempDir({
+      "cachish.yml": yaml(
+        "items:",
+        "  /vault: {module: JsonHttp, parameters: {url: 'http://x/', select: /data/data, field: DATABASE_URL}}",
+        "  /whole: {module: Hawk, parameters: {url: 'http://x/', secret_id: i, secret: k, select: ''}}",
+        "  /plain: {module: JsonHttp, parameters: {url: 'http://x/'}}",
+        "auth:",
+        "  web: {token: abcdefgh12345678, url: /*}",
+      ),
+    });
+    const text = await cachish(["check-config", "cachish.yml"], { cwd: dir });
+    expect(text.code).toBe(0);
+    expect(text.stdout.split("\n").slice(8, 12)).toEqual([
+      "items:",
+      '  /vault  JsonHttp select "/data/data"  timeout 5s, ttl 0s, max_backoff 30s',
+      '  /whole  Hawk select ""                timeout 5s, ttl 0s, max_backoff 30s',
+      "  /plain  JsonHttp                      timeout 5s, ttl 0s, max_backoff 30s",
+    ]);
+    const json = await cachish(["check-config", "--json", "cachish.yml"], { cwd: dir });
+    const items = JSON.parse(json.stdout).summary.items as Record<string, unknown>[];
+    expect(items.map(({ path, module, select }) => ({ path, module, select }))).toEqual([
+      { path: "/vault", module: "JsonHttp", select: "/data/data" },
+      { path: "/whole", module: "Hawk", select: "" },
+      { path: "/plain", module: "JsonHttp", select: undefined },
+    ]);
+    expect("select" in items[2]!).toBe(false);
+  });
+
   test("a missing secret is pointed at, neither its reference nor its content shown", async () => {
     const dir = tempDir({
       "cachish.yml": yaml("items:", "  /a: {module: JsonHttp, parameters: {url: 'http://x/'}}", "auth:", "  web: {token: {env: WEB_TOKEN}, url: /a}"),

@@ -119,12 +119,12 @@ describe("conditional fetches, for each backend", () => {
 });
 
 describe("validators only where they belong", () => {
-  test("kept for another definition of the item (another field, URL or header name), they are not sent", async () => {
+  test("kept for another definition of the item (another field, select, URL or header name), they are not sent", async () => {
     const item = items().get("/json")!;
     home.on("/json", resource({ body: '{"a": 1, "b": 2}', etag: '"ab"', lastModified: LAST_MODIFIED }));
     const { validators } = (await fetchItem(item, Date.now())) as { validators: KeptValidators };
     const url = `url: "${home.url}/json"`;
-    for (const json of [`${url}, field: a`, `url: "${home.url}/json?v=2"`, `${url}, headers: {Accept: text/json}`]) {
+    for (const json of [`${url}, field: a`, `${url}, select: /a`, `url: "${home.url}/json?v=2"`, `${url}, headers: {Accept: text/json}`]) {
       const other = items(json).get("/json")!;
       expect(basisOf(other)).not.toBe(validators.basis);
       expect(text(await fetchItem(other, Date.now(), validators))).not.toBe("not-modified");

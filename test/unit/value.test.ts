@@ -35,6 +35,40 @@ describe("makeValue", () => {
   });
 });
 
+describe("makeValue with select", () => {
+  const vault = bytes('{"request_id": "r-1", "data": {"data": {"USER": "app", "DATABASE_URL": "postgres://x", "N": 1.50}, "metadata": {"version": 3}}, "list": [{"id": 7}, "s"]}');
+
+  test("the part the pointer points at, then field picks keys from it, in that order", () => {
+    expect(text(makeValue(vault, undefined, undefined, "/data/data"))).toBe('{"USER": "app", "DATABASE_URL": "postgres://x", "N": 1.50}');
+    expect(text(makeValue(vault, ["N", "DATABASE_URL"], undefined, "/data/data"))).toBe('{"N": 1.50, "DATABASE_URL": "postgres://x"}');
+    expect(text(makeValue(vault, ["request_id"], undefined, ""))).toBe('{"request_id": "r-1"}');
+  });
+
+  test("a pointer into an array, to an element and through it", () => {
+    expect(text(makeValue(vault, undefined, undefined, "/list/1"))).toBe('"s"');
+    expect(text(makeValue(vault, ["id"], undefined, "/list/0"))).toBe('{"id": 7}');
+  });
+
+  test("a pointer that finds nothing, or a part that is no object for field, is missing-field, quoting neither the pointer nor the answer", async () => {
+    const missing = (step: string, what: string): [string, string] => ["missing-field", `nothing in the answer is where \`select\` points: its ${step} reference token ${what}`];
+    expect(await failureOf(() => makeValue(vault, undefined, undefined, "/data/secret"))).toEqual(missing("2nd", "names no member of an object"));
+    expect(await failureOf(() => makeValue(vault, undefined, undefined, "/list/2"))).toEqual(
+      missing("2nd", "names no element of an array (an index is `0` or digits without a leading zero; `-` is past the end)"),
+    );
+    expect(await failureOf(() => makeValue(vault, undefined, undefined, "/request_id/0"))).toEqual(missing("2nd", "looks into a string, not an object or an array"));
+    expect(await failureOf(() => makeValue(vault, ["DATABASE_URL"], undefined, "/list/1"))).toEqual(["missing-field", "the part of the answer `select` points at is not an object"]);
+    expect(await failureOf(() => makeValue(vault, ["USER", "PASSWORD"], undefined, "/data/data"))).toEqual([
+      "missing-field",
+      "the part of the answer `select` points at has no key named by the 2nd of `field`/`config_key`",
+    ]);
+  });
+
+  test("from the worker too", async () => {
+    expect(text(await makeValueOffThread(vault.slice(), ["USER"], undefined, "/data/data"))).toBe('{"USER": "app"}');
+    expect((await failureOf(makeValueOffThread(vault.slice(), undefined, undefined, "/nope")))[0]).toBe("missing-field");
+  });
+});
+
 describe("makeValueOffThread", () => {
   test("the same value and the same failures, from the worker", async () => {
     expect(text(await makeValueOffThread(bytes('{"b":1,"a":2}'), ["a"]))).toBe('{"a": 2}');
