@@ -10,7 +10,7 @@ import { createLogger } from "../../src/log";
 import { type Fetcher, type Outcome, Resolver } from "../../src/resolver";
 import { SqliteStore } from "../../src/store/sqlite";
 import { FakeClock, settle } from "../support/clock";
-import { check, yaml } from "../support/config";
+import { CLIENT, check, ITEM, yaml } from "../support/config";
 import { tempDir } from "../support/temp";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -135,5 +135,49 @@ describe("stale_on in the resolver", () => {
     expect(outcome).toMatchObject(stale("stale-after"));
     release(new TextEncoder().encode("2"));
     await settle();
+  });
+});
+
+describe("stale_on in the configuration", () => {
+  const file = (...extra: string[]) => yaml("items:", ...ITEM, ...extra, "auth:", ...CLIENT);
+  const policyOf = (source: string, path = "/a") => check(source).config?.items.get(path)?.policy.stale_on;
+
+  test("each unknown kind is an error at its position, with a suggestion where one is close; status-NNN from 100 to 599", () => {
+    expect(check(file("    stale_on: [connect, timout, status-600, revoked, Status-5XX, status-100]")).problems).toEqual([
+      "6:25: error: `stale_on`: unknown failure kind; did you mean `timeout`?",
+      "6:33: error: `stale_on`: `status-NNN` needs a status from 100 to 599",
+      "6:45: error: `stale_on`: unknown failure kind; the kinds are `any`, `connect`, `timeout`, `status-5xx`, `status-4xx`, `invalid-json`, `too-large`, `missing-field`, `command`, `status-NNN`",
+      "6:54: error: `stale_on`: unknown failure kind; did you mean `status-5xx`?",
+    ]);
+  });
+
+  test("in defaults too, where it is written", () => {
+    expect(check(yaml("defaults:", "  stale_on: conect", "items:", ...ITEM, "auth:", ...CLIENT)).problems).toEqual([
+      "2:13: error: `stale_on`: unknown failure kind; did you mean `connect`?",
+    ]);
+  });
+
+  test("any beside other kinds is a warning, given once where it is written", () => {
+    const source = yaml("defaults:", "  stale_on: [connect, any]", "items:", ...ITEM, "  /b: {module: JsonHttp, parameters: {url: 'http://x/b'}}", "auth: {web: {token: t, url: /*}}");
+    expect(check(source).problems).toEqual(["2:13: warning: `stale_on` holds `any`, which already lets every failure be answered stale: the other kinds add nothing"]);
+  });
+
+  test("[] is accepted, without a warning: no failure is answered stale", () => {
+    const { problems, config } = check(file("    stale_on: []"));
+    expect(problems).toEqual([]);
+    expect(config!.items.get("/a")!.policy.stale_on).toEqual([]);
+  });
+
+  test("the default is [any]; one kind may be written alone; an item's own list wins over defaults'", () => {
+    expect(policyOf(file())).toEqual(["any"]);
+    expect(policyOf(file("    stale_on: timeout"))).toEqual(["timeout"]);
+    const source = yaml(
+      "defaults: {stale_on: [connect, timeout, status-5xx]}",
+      "items:",
+      "  /a: {module: JsonHttp, parameters: {url: 'http://x/a'}}",
+      "  /b: {module: JsonHttp, parameters: {url: 'http://x/b'}, stale_on: [status-503]}",
+      "auth: {web: {token: t, url: /*}}",
+    );
+    expect([policyOf(source, "/a"), policyOf(source, "/b")]).toEqual([["connect", "timeout", "status-5xx"], ["status-503"]]);
   });
 });
