@@ -4,6 +4,7 @@
  * table (test/unit/policy.test.ts). The resolver carries the decision out.
  */
 import type { Policy } from "./config/types";
+import { covers } from "./stale-on";
 
 /** What is known of an item when a request for it comes. */
 export type State = {
@@ -15,6 +16,11 @@ export type State = {
   retryAt: number;
   /** The last failure's kind as `Cache-Status` names it (`connect`, `status-503`), while failing. */
   lastFailure: string | undefined;
+  /**
+   * The last failure the upstream itself gave since its last success (not one that
+   * `saysNothing`), as `lastFailure` names it: what `stale_on` judges the stored value by.
+   */
+  upstreamFailure: string | undefined;
   /** A fetch of the item is in flight. */
   fetching: boolean;
 };
@@ -47,13 +53,18 @@ export function decide(policy: Policy, state: State, now: number): Decision;
 export function decide(policy: Policy, state: State, now: number, failed: Failure): Answer;
 export function decide(policy: Policy, state: State, now: number, failed?: Failure): Decision {
   const { storedAt } = state;
-  const servable = storedAt !== undefined && withinMaxStale(policy, storedAt, now);
+  // stale_on: after a failure outside the list the stored value is kept, but not answered in
+  // the upstream's place until a success or a failure inside the list. Within ttl it is still
+  // a hit: ttl says the value needs no asking, so a refresh's failure does not shorten it.
+  // (A failure has been counted in `state` before a request that waited for it is decided.)
+  const refused = refusedBy(policy, state.upstreamFailure);
+  const servable = storedAt !== undefined && withinMaxStale(policy, storedAt, now) && refused === undefined;
   // A failed fetch: the stored value, else 503.
   if (failed) return servable ? { answer: "stale", detail: failed.detail } : unavailable(failed.detail, state, now, failed.status);
   // ttl: a younger value is answered without asking the upstream.
   if (storedAt !== undefined && fresh(policy, storedAt, now)) return HIT;
   // max_backoff: in the window nobody asks the upstream, everybody is answered now.
-  if (leftAlone(policy, state, now)) return servable ? { answer: "stale", detail: "backoff" } : unavailable("backoff", state, now);
+  if (leftAlone(policy, state, now)) return servable ? { answer: "stale", detail: "backoff" } : unavailable(refused ?? "backoff", state, now);
   // After the window, the retry runs in the background while the stored value is answered.
   if (policy.max_backoff > 0 && state.failures > 0 && servable) return { answer: "stale", detail: state.lastFailure ?? "backoff", ...(state.fetching ? {} : { fetch: "start" }) };
   // One fetch per item: a request joins the one in flight.
@@ -65,6 +76,23 @@ export function decide(policy: Policy, state: State, now: number, failed?: Failu
 }
 
 const HIT: Answer = { answer: "hit" };
+
+/**
+ * Failures that come from us, not from the upstream, and so say nothing of whether the value
+ * was revoked: another host of the fleet is fetching (`lease`), a bug of ours (`internal`).
+ * `stale_on` does not judge them: they leave the upstream's last verdict as it was.
+ */
+export const saysNothing = (detail: string): boolean => detail === "lease" || detail === "internal";
+
+/** The upstream's failure that `stale_on` refuses to answer stale, if `failure` is one. */
+function refusedBy(policy: Policy, failure: string | undefined): string | undefined {
+  return failure !== undefined && !covers(policy.stale_on, failure) ? failure : undefined;
+}
+
+/** A value fetched at `storedAt` may stand in for the upstream's answer now (after a failure, or as a long poll's 304). */
+export function mayStandIn(policy: Policy, state: Pick<State, "upstreamFailure">, storedAt: number, now: number): boolean {
+  return withinMaxStale(policy, storedAt, now) && refusedBy(policy, state.upstreamFailure) === undefined;
+}
 
 function unavailable(detail: string, state: State, now: number, status?: number): Answer {
   const retryAfter = state.retryAt > now ? Math.max(1, Math.ceil((state.retryAt - now) / 1000)) : undefined;

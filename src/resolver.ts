@@ -14,7 +14,7 @@ import type { Item } from "./config/types";
 import { messageOf } from "./error-text";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
-import { type Answer, backoffEnd, decide, leftAlone, type State, withinMaxStale } from "./policy";
+import { type Answer, backoffEnd, decide, leftAlone, mayStandIn, saysNothing, type State } from "./policy";
 import { type Held, type KeptValidators, type Store, type Stored, storedOf } from "./store/store";
 
 export type Timer = { done: Promise<void>; cancel(): void };
@@ -61,8 +61,8 @@ type Fresh = { kind: "fresh"; stored: Stored; replaced: boolean; written: boolea
 type Result = Fresh | Held | { kind: "failed"; failure: UpstreamFailure; ms: number };
 
 /** What the resolver holds of an item: its value, its fetch in flight, and what policy.ts reads of its failures. */
-type Entry = Pick<State, "failures" | "retryAt" | "lastFailure"> & { stored?: Stored; inflight?: Promise<Result> };
-const newEntry = (): Entry => ({ failures: 0, retryAt: 0, lastFailure: undefined });
+type Entry = Pick<State, "failures" | "retryAt" | "lastFailure" | "upstreamFailure"> & { stored?: Stored; inflight?: Promise<Result> };
+const newEntry = (): Entry => ({ failures: 0, retryAt: 0, lastFailure: undefined, upstreamFailure: undefined });
 
 /** A fetch that does not settle (a bug, a stuck socket) gives up this long after its timeout. */
 const DEADLINE_GRACE = 1000;
@@ -147,7 +147,8 @@ export class Resolver {
    * The answer from memory now, asking nothing of the upstream, for clients waiting for a
    * change (SPEC 5.8), whose refreshes are the watch's: where a GET would wait for a fetch, the
    * held value as a hit; undefined when nothing is held, or only a value older than `max_stale`
-   * (a 304 would tell the client to keep it: a GET must resolve it).
+   * or one a failure outside `stale_on` withholds (a 304 would tell the client to keep it: a GET
+   * must resolve it).
    */
   inMemory(path: string): Outcome | undefined {
     const item = this.#items.get(path);
@@ -155,7 +156,7 @@ export class Resolver {
     if (!item || !entry?.stored) return undefined;
     const now = this.#clock.now();
     const decision = decide(item.policy, this.#state(entry), now);
-    if (decision.answer === "wait") return withinMaxStale(item.policy, entry.stored.fetchedAt, now) ? this.#hit(item, entry.stored) : undefined;
+    if (decision.answer === "wait") return mayStandIn(item.policy, entry, entry.stored.fetchedAt, now) ? this.#hit(item, entry.stored) : undefined;
     return this.#answer(item, entry, decision.answer === "stale" ? { answer: "stale", detail: decision.detail } : decision);
   }
 
@@ -220,7 +221,8 @@ export class Resolver {
   }
 
   #state(entry: Entry): State {
-    return { storedAt: entry.stored?.fetchedAt, failures: entry.failures, retryAt: entry.retryAt, lastFailure: entry.lastFailure, fetching: entry.inflight !== undefined };
+    const { failures, retryAt, lastFailure, upstreamFailure } = entry;
+    return { storedAt: entry.stored?.fetchedAt, failures, retryAt, lastFailure, upstreamFailure, fetching: entry.inflight !== undefined };
   }
 
   /**
@@ -319,7 +321,7 @@ export class Resolver {
       this.#log.error("could not write a fetched value to the store", { item: item.path, cause: messageOf(error) });
     }
     if (entry.failures > 0) this.#log.info("upstream recovered", { item: item.path, after_failures: entry.failures });
-    Object.assign(entry, { failures: 0, retryAt: 0, lastFailure: undefined });
+    Object.assign(entry, { failures: 0, retryAt: 0, lastFailure: undefined, upstreamFailure: undefined });
     this.#keep(item.path, entry, stored);
     if (revalidated) this.#metrics?.notModified(item.path);
     this.#metrics?.fetched(item.path, "ok", (now - started) / 1000);
@@ -331,6 +333,7 @@ export class Resolver {
     const now = this.#clock.now();
     entry.failures++;
     entry.lastFailure = failure.detail;
+    if (!saysNothing(failure.detail)) entry.upstreamFailure = failure.detail;
     entry.retryAt = backoffEnd(item.policy, entry.failures, now);
     this.#metrics?.fetched(item.path, failure.detail, (now - started) / 1000);
     // Once per fetch, however many requests shared it; never the body or a secret.

@@ -20,16 +20,19 @@ function table(rows: string[][], indent = "  "): string {
 }
 
 function describePolicy(policy: Summary["items"][number]["policy"]): string {
-  // The three that every item has are always shown; the rest only where they are set.
-  const always = ["timeout", "ttl", "max_backoff"] as const;
+  // Those that every item has are always shown; the rest only where they are set.
+  const always = ["timeout", "ttl", "stale_on", "max_backoff"] as const;
   const shown = Object.entries(policy).filter(([key, value]) => always.includes(key as never) || (value !== null && !(key === "max_body" && value === "16MiB")));
-  return shown.map(([key, value]) => `${key} ${value}`).join(", ");
+  return shown.map(([key, value]) => `${key} ${Array.isArray(value) ? staleOn(value) : value}`).join(", ");
 }
 
 /** The module, and where in its answer the value is: a pointer quoted as JSON, so that `""` (the whole answer) shows. */
 function describeSource(item: Summary["items"][number]): string {
   return item.select === undefined ? item.module : `${item.module} select ${JSON.stringify(item.select)}`;
 }
+
+/** `any`, `never` (every failure answers 503), or the kinds in brackets, apart from the commas between keys. */
+const staleOn = (kinds: string[]) => (kinds.length === 0 ? "never" : kinds.length === 1 && kinds[0] === "any" ? "any" : `[${kinds.join(", ")}]`);
 
 function renderSummary(s: Summary): string {
   const lines = [

@@ -5,7 +5,7 @@
  */
 import { parseDuration, parseSize } from "./units";
 
-export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key" | "json-pointer";
+export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key" | "json-pointer" | "stale-kind";
 export type KeyFormat = "item-path" | "header-name";
 
 export type Shape =
@@ -23,7 +23,8 @@ export type Shape =
   | { type: "enum"; values: readonly string[]; caseSensitive?: boolean }
   /** A single value or a list of them; always a list once loaded. */
   /** `emptyWarning`: an empty list is a warning with this reason, not an error (1.x started with it). */
-  | { type: "one-or-list"; of: Shape; emptyWarning?: string }
+  /** `emptyAllowed`: an empty list is a choice that means something (`stale_on: []`), neither error nor warning. */
+  | { type: "one-or-list"; of: Shape; emptyWarning?: string; emptyAllowed?: true }
   /** Keys chosen by the user (item paths, client names, header names). */
   | { type: "map"; keyFormat?: KeyFormat; keyDoc: string; values: Shape }
   | ObjectShape

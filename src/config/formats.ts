@@ -7,6 +7,7 @@ import { pointerProblem } from "../pointer";
 import type { KeyFormat, StringFormat } from "./describe";
 import { RESERVED_PATHS } from "./keys";
 import { parseListen } from "./listen";
+import { staleKindProblem } from "../stale-on";
 
 /** `baseDir` anchors a relative `unix:` socket path. */
 export function stringProblem(text: string, format: StringFormat, baseDir: string): string | undefined {
@@ -29,6 +30,8 @@ export function stringProblem(text: string, format: StringFormat, baseDir: strin
     if (!bytes || bytes.length !== 32) return "must be 32 bytes in base64 (make one with `openssl rand -base64 32`)";
   } else if (format === "json-pointer") {
     return pointerProblem(text);
+  } else if (format === "stale-kind") {
+    return staleKindProblem(text);
   } else if (format === "sha256-hex") {
     if (!/^[0-9a-fA-F]{64}$/.test(text)) return "must be 64 hexadecimal digits (the output of `printf %s TOKEN | sha256sum`)";
   }

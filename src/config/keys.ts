@@ -28,6 +28,11 @@ export const POLICY_FIELDS = {
     shape: { type: "duration" }, nullable: true, inherits: true, since: "2.0", defaultDoc: "none",
     doc: "When the upstream has not answered after this long and a value is stored, answer from the store now; the fetch goes on and updates the store. `0s` answers from the store at once whenever the value is past `ttl`, and fetches in the background (stale-while-revalidate).",
   },
+  stale_on: {
+    shape: { type: "one-or-list", of: { type: "string", format: "stale-kind" }, emptyAllowed: true }, default: "any", inherits: true, since: "2.0",
+    defaultDoc: "`[any]`",
+    doc: "The failures after which the stored value may be answered (stale, `X-Cache: hit`): `any` (every failure, as 1.x), or a list of `connect`, `timeout`, `status-5xx`, `status-4xx`, `status-NNN` (one status, e.g. `status-503`), `invalid-json`, `too-large`, `missing-field`, `command`. After any other failure the answer is 503 `Upstream failure` (its `Cache-Status` `detail` names the failure), also through the backoff window that follows, and the stored value is kept: a later success, or a failure in the list, serves again. `[]`: no failure is answered stale. `lease` and `internal` (ours, not the upstream's) say nothing of the value: they leave the upstream's last verdict as it was. A value younger than `ttl` is a hit whatever failed. For secrets, `[connect, timeout, status-5xx]`: a 401, 403 or 404 says the credential or the secret was revoked.",
+  },
   max_backoff: {
     shape: { type: "duration" }, default: "30s", inherits: true, since: "2.0",
     doc: "After a failed fetch the upstream is left alone for 1 s, doubling with each further failure up to this; meanwhile requests are answered from the store. `0s` asks the upstream on every request, as 1.x did.",

@@ -150,6 +150,9 @@ function policyOf(item: Record<string, unknown>, defaults: Record<string, unknow
   if (p.stale_after !== null && p.stale_after >= p.timeout && setAt.stale_after) {
     warnOnce(w, setAt.stale_after, "`stale_after` is not shorter than `timeout`, so it never takes effect");
   }
+  if (p.stale_on.length > 1 && p.stale_on.includes("any") && setAt.stale_on) {
+    warnOnce(w, setAt.stale_on, "`stale_on` holds `any`, which already lets every failure be answered stale: the other kinds add nothing");
+  }
   if (p.max_stale !== null && p.ttl > p.max_stale && setAt.ttl) {
     warnOnce(w, setAt.ttl, "`ttl` is longer than `max_stale`: a value becomes unservable before it is due for a refresh");
   }

@@ -8,7 +8,7 @@ import { CLIENT, ITEM, LOG, MODULES, POLICY_FIELDS, SHARED_STORE, TOP } from "./
 function typeOf(shape: Shape): string {
   switch (shape.type) {
     case "string": {
-      const base = shape.format === "http-url" || shape.format === "postgres-url" ? "URL" : shape.format === "listen" ? "address" : shape.format === "sha256-hex" ? "64 hex digits" : shape.format === "aes-256-key" ? "base64 key" : shape.format === "json-pointer" ? "JSON Pointer" : "string";
+      const base = shape.format === "http-url" || shape.format === "postgres-url" ? "URL" : shape.format === "listen" ? "address" : shape.format === "sha256-hex" ? "64 hex digits" : shape.format === "aes-256-key" ? "base64 key" : shape.format === "json-pointer" ? "JSON Pointer" : shape.format === "stale-kind" ? "failure kind" : "string";
       return shape.refs ? `${base} or secret ref` : base;
     }
     case "enum":

@@ -5,6 +5,7 @@
  */
 import type { Field, ObjectShape, Shape } from "./describe";
 import { TOP } from "./keys";
+import { STALE_KINDS } from "../stale-on";
 
 type Json = { [key: string]: unknown };
 
@@ -17,6 +18,7 @@ const PATTERNS = {
   "postgres-url": "^postgres(ql)?://",
   "aes-256-key": "^[A-Za-z0-9+/]{43}=$",
   "json-pointer": "^(/([^/~]|~[01])*)*$",
+  "stale-kind": `^(${STALE_KINDS.join("|")}|status-[1-5][0-9][0-9])$`,
 } as const;
 
 function shapeSchema(shape: Shape): Json {
@@ -36,7 +38,7 @@ function shapeSchema(shape: Shape): Json {
     case "one-or-list": {
       const one = shapeSchema(shape.of);
       // An empty list that cachish accepts with a warning is valid here too.
-      return { anyOf: [one, { type: "array", items: one, ...(shape.emptyWarning ? {} : { minItems: 1 }) }] };
+      return { anyOf: [one, { type: "array", items: one, ...(shape.emptyWarning || shape.emptyAllowed ? {} : { minItems: 1 }) }] };
     }
     case "map":
       return {

@@ -17,14 +17,21 @@ export type Summary = {
   /** The shared tier, without its URL or key. */
   shared_store: { timeout: string } | null;
   /** `select`: only where the item sets it. */
-  items: { path: string; module: string; select?: string; public: boolean; policy: Record<keyof Policy, string | null>; clients: string[] }[];
+  items: { path: string; module: string; select?: string; public: boolean; policy: ShownPolicy; clients: string[] }[];
   clients: { name: string; items: string[] }[];
   public: string[];
 };
 
-function formatPolicy(policy: Policy): Record<keyof Policy, string | null> {
-  const shown = {} as Record<keyof Policy, string | null>;
+/** Durations and sizes as a user writes them; `stale_on` as its list of kinds (`[]`: never stale). */
+export type ShownPolicy = Record<Exclude<keyof Policy, "stale_on">, string | null> & { stale_on: string[] };
+
+function formatPolicy(policy: Policy): ShownPolicy {
+  const shown = {} as ShownPolicy;
   for (const key of Object.keys(POLICY_FIELDS) as (keyof Policy)[]) {
+    if (key === "stale_on") {
+      shown.stale_on = [...policy.stale_on];
+      continue;
+    }
     const value = policy[key];
     // A secret (a proxy's URL may hold credentials): that there is one is all a summary says.
     const shape = POLICY_FIELDS[key].shape;

@@ -7,6 +7,8 @@ export type Policy = {
   ttl: number;
   max_stale: number | null;
   stale_after: number | null;
+  /** The failure kinds answered with the stored value (stale-on.ts); empty: none. */
+  stale_on: string[];
   max_backoff: number;
   refresh: number | null;
   max_body: number;

@@ -102,6 +102,7 @@ export class Validator {
       case "one-or-list": {
         if (isSeq(node)) {
           if (node.items.length === 0) {
+            if (shape.emptyAllowed) return [];
             if (shape.emptyWarning) {
               this.warn(here, `${q(name)} is an empty list: ${shape.emptyWarning}`);
               return [];

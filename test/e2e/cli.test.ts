@@ -99,9 +99,9 @@ describe("cachish check-config", () => {
         "shared   none",
         "",
         "items:",
-        "  /database-url      Heroku    timeout 5s, ttl 10s, max_stale 7d, max_backoff 30s",
-        "  /ip-ranges         JsonHttp  timeout 5s, ttl 10s, max_backoff 30s, refresh 10m; public",
-        "  /partner-settings  Hawk      timeout 5s, ttl 10s, stale_after 500ms, max_backoff 30s",
+        "  /database-url      Heroku    timeout 5s, ttl 10s, max_stale 7d, stale_on any, max_backoff 30s",
+        "  /ip-ranges         JsonHttp  timeout 5s, ttl 10s, stale_on any, max_backoff 30s, refresh 10m; public",
+        "  /partner-settings  Hawk      timeout 5s, ttl 10s, stale_after 500ms, stale_on any, max_backoff 30s",
         "",
         "clients:",
         "  web     /database-url",
@@ -179,7 +179,7 @@ describe("cachish check-config", () => {
       path: "/database-url",
       module: "Heroku",
       public: false,
-      policy: { timeout: "5s", ttl: "0s", max_stale: null, stale_after: null, max_backoff: "30s", refresh: null, proxy: null, max_body: "16MiB" },
+      policy: { timeout: "5s", ttl: "0s", max_stale: null, stale_after: null, stale_on: ["any"], max_backoff: "30s", refresh: null, proxy: null, max_body: "16MiB" },
       clients: ["web", "worker"],
     });
     for (const secret of ["0123-abcd", "s3cr3t-hawk-key", "7sZ1p4Kx0wq8rVJb2mT9cA"]) expect(good.stdout).not.toContain(secret);

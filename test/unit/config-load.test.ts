@@ -62,7 +62,7 @@ describe("a 1.x configuration", () => {
     expect(config.log).toEqual({ format: "logfmt", level: "info" });
     expect(config.metrics).toBe(true);
     expect(config.items.get("/database-url")!.policy).toEqual({
-      timeout: 5000, ttl: 0, max_stale: null, stale_after: null, max_backoff: 30_000, refresh: null, max_body: 16 * 1024 * 1024, proxy: null,
+      timeout: 5000, ttl: 0, max_stale: null, stale_after: null, stale_on: ["any"], max_backoff: 30_000, refresh: null, max_body: 16 * 1024 * 1024, proxy: null,
     });
   });
 });

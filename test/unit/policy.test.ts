@@ -4,15 +4,23 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { Policy } from "../../src/config/types";
-import { backoffEnd, type Decision, decide, type Failure, fresh, leftAlone, type State } from "../../src/policy";
+import { backoffEnd, type Decision, decide, type Failure, fresh, leftAlone, mayStandIn, type State } from "../../src/policy";
+import { covers, staleKindProblem } from "../../src/stale-on";
 
 const NOW = 1_700_000_000_000;
 /** A time `ms` before now. */
 const ago = (ms: number) => NOW - ms;
-const DEFAULTS: Policy = { timeout: 5000, ttl: 0, max_stale: null, stale_after: null, max_backoff: 30_000, refresh: null, max_body: 16 * 1024 * 1024, proxy: null };
-const NOTHING: State = { storedAt: undefined, failures: 0, retryAt: 0, lastFailure: undefined, fetching: false };
+const DEFAULTS: Policy = { timeout: 5000, ttl: 0, max_stale: null, stale_after: null, stale_on: ["any"], max_backoff: 30_000, refresh: null, max_body: 16 * 1024 * 1024, proxy: null };
+const NOTHING: State = { storedAt: undefined, failures: 0, retryAt: 0, lastFailure: undefined, upstreamFailure: undefined, fetching: false };
 /** A failing upstream: `failures` in a row, the last one `connect`, its window ending `retryAt`. */
 const failing = (retryAt: number, failures = 1): Partial<State> => ({ failures, retryAt, lastFailure: "connect" });
+
+/** The setting advised for secrets. */
+const SECRETS: Partial<Policy> = { stale_on: ["connect", "timeout", "status-5xx"] };
+/** The failure as the fetch a request waited for reports it. */
+const failure = (detail: string): Failure => (detail.startsWith("status-") ? { detail, status: Number(detail.slice(7)) } : { detail });
+/** The state after the upstream's `failures`-th failure in a row, the last one `detail`, its window open for 1 s. */
+const verdict = (detail: string, failures = 1): Partial<State> => ({ failures, retryAt: NOW + 1000, lastFailure: detail, upstreamFailure: detail });
 
 type Row = { rule: string; policy?: Partial<Policy>; state?: Partial<State>; failed?: Failure; then: Decision };
 
@@ -65,6 +73,42 @@ const rows: Row[] = [
   { rule: "backoff: window passed, nothing stored: wait for the retry", state: failing(ago(1)), then: wait("start") },
   { rule: "backoff: window passed, a value older than max_stale: wait for the retry", policy: { max_stale: 10_000, stale_after: 500 }, state: { storedAt: ago(10_001), ...failing(ago(1)) }, then: wait("start") },
   { rule: "max_backoff 0: every request asks the upstream, as 1.x did", policy: { max_backoff: 0 }, state: { storedAt: ago(5000), ...failing(NOW + 60_000, 5) }, then: wait("start") },
+
+  // stale_on: the kinds listed are answered stale; any other failure 503, the value kept for later
+  ...(["connect", "timeout", "status-500", "status-503", "status-599"] as const).map((detail): Row => ({
+    rule: `stale_on [connect, timeout, status-5xx]: ${detail} is answered stale`,
+    policy: SECRETS, state: { storedAt: ago(5000), ...verdict(detail) }, failed: failure(detail), then: { answer: "stale", detail },
+  })),
+  ...(["status-401", "status-403", "status-404", "status-499", "status-304", "invalid-json", "too-large", "missing-field", "command"] as const).map((detail): Row => ({
+    rule: `stale_on [connect, timeout, status-5xx]: ${detail} answers 503, with the window's Retry-After`,
+    policy: SECRETS, state: { storedAt: ago(5000), ...verdict(detail) }, failed: failure(detail), then: { answer: "unavailable", ...failure(detail), retryAfter: 1 },
+  })),
+  { rule: "stale_on [any] (the default): a 403 is answered stale, as 1.x", state: { storedAt: ago(5000), ...verdict("status-403") }, failed: failure("status-403"), then: { answer: "stale", detail: "status-403" } },
+  { rule: "stale_on [status-503]: that status is answered stale", policy: { stale_on: ["status-503"] }, state: { storedAt: ago(5000), ...verdict("status-503") }, failed: failure("status-503"), then: { answer: "stale", detail: "status-503" } },
+  { rule: "stale_on [status-503]: another 5xx is not", policy: { stale_on: ["status-503"] }, state: { storedAt: ago(5000), ...verdict("status-502") }, failed: failure("status-502"), then: { answer: "unavailable", ...failure("status-502"), retryAfter: 1 } },
+  { rule: "stale_on [status-4xx]: a 404 is answered stale, a 500 is not", policy: { stale_on: ["status-4xx"] }, state: { storedAt: ago(5000), ...verdict("status-404") }, failed: failure("status-404"), then: { answer: "stale", detail: "status-404" } },
+  { rule: "stale_on [status-4xx]: a 500 answers 503", policy: { stale_on: ["status-4xx"] }, state: { storedAt: ago(5000), ...verdict("status-500") }, failed: failure("status-500"), then: { answer: "unavailable", ...failure("status-500"), retryAfter: 1 } },
+  { rule: "stale_on []: never stale, not even a refused connection", policy: { stale_on: [] }, state: { storedAt: ago(5000), ...verdict("connect") }, failed: failure("connect"), then: { answer: "unavailable", detail: "connect", retryAfter: 1 } },
+  { rule: "stale_on refused, max_backoff 0: 503 without Retry-After", policy: { ...SECRETS, max_backoff: 0 }, state: { storedAt: ago(5000), failures: 1, lastFailure: "status-403", upstreamFailure: "status-403" }, failed: failure("status-403"), then: { answer: "unavailable", ...failure("status-403") } },
+  { rule: "stale_on allowed, but older than max_stale: 503 all the same", policy: { ...SECRETS, max_stale: 1000 }, state: { storedAt: ago(1001), ...verdict("connect") }, failed: failure("connect"), then: { answer: "unavailable", detail: "connect", retryAfter: 1 } },
+  { rule: "stale_on: a later allowed failure after a refused one serves again", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("timeout", 2) }, failed: failure("timeout"), then: { answer: "stale", detail: "timeout" } },
+  // lease and internal are ours, not the upstream's: they leave its last verdict as it was
+  { rule: "lease, no verdict of the upstream: stale whatever stale_on says", policy: { stale_on: [] }, state: { storedAt: ago(5000) }, failed: failure("lease"), then: { answer: "stale", detail: "lease" } },
+  { rule: "internal, no verdict of the upstream: stale whatever stale_on says", policy: { stale_on: [] }, state: { storedAt: ago(5000), failures: 1, retryAt: NOW + 1000, lastFailure: "internal" }, failed: failure("internal"), then: { answer: "stale", detail: "internal" } },
+  { rule: "lease after an allowed failure: stale", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("connect") }, failed: failure("lease"), then: { answer: "stale", detail: "lease" } },
+  { rule: "lease after a refused failure: still 503 (the upstream's 403 stands)", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("status-403"), retryAt: 0 }, failed: failure("lease"), then: { answer: "unavailable", detail: "lease" } },
+  { rule: "internal after a refused failure: still 503", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("status-403", 2), lastFailure: "internal" }, failed: failure("internal"), then: { answer: "unavailable", detail: "internal", retryAfter: 1 } },
+  // the backoff window and the retry after it follow the upstream's last verdict
+  { rule: "stale_on: in the window after an allowed failure, the stored value", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("status-502") }, then: { answer: "stale", detail: "backoff" } },
+  { rule: "stale_on: in the window after a refused failure, 503 naming it, with Retry-After", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("status-403") }, then: { answer: "unavailable", detail: "status-403", retryAfter: 1 } },
+  { rule: "stale_on: in the window after a refused failure then an internal one, 503 naming the refused one", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("status-404", 2), lastFailure: "internal" }, then: { answer: "unavailable", detail: "status-404", retryAfter: 1 } },
+  { rule: "stale_on: the window passed after a refused failure, wait for the retry", policy: SECRETS, state: { storedAt: ago(5000), ...verdict("status-403"), retryAt: NOW }, then: wait("start") },
+  { rule: "stale_on: the window passed after a refused failure, stale_after does not serve it", policy: { ...SECRETS, stale_after: 500 }, state: { storedAt: ago(5000), ...verdict("status-403"), retryAt: NOW }, then: wait("start") },
+  { rule: "stale_on: the window passed after a refused failure, nor does stale_after 0", policy: { ...SECRETS, stale_after: 0 }, state: { storedAt: ago(5000), ...verdict("status-403"), retryAt: NOW, fetching: true }, then: wait("join") },
+  { rule: "stale_on: max_backoff 0 after a refused failure, wait for the fetch", policy: { ...SECRETS, max_backoff: 0, stale_after: 500 }, state: { storedAt: ago(5000), ...verdict("status-403") }, then: wait("start") },
+  { rule: "stale_on: within ttl a refused failure still leaves a hit", policy: { ...SECRETS, ttl: 10_000 }, state: { storedAt: ago(1), ...verdict("status-403") }, then: { answer: "hit" } },
+  { rule: "stale_on: stale_after is no failure, the upstream only slow", policy: { ...SECRETS, stale_after: 500 }, state: { storedAt: ago(5000) }, then: wait("start", 500) },
+  { rule: "stale_on: stale_after 0 is no failure either", policy: { ...SECRETS, stale_after: 0 }, state: { storedAt: ago(5000) }, then: { answer: "stale", detail: "stale-after", fetch: "start" } },
 ];
 
 describe("decide", () => {
@@ -93,5 +137,35 @@ describe("the rules decide is made of", () => {
     expect(fresh({ ...DEFAULTS, ttl: 1000 }, ago(999), NOW)).toBe(true);
     expect(fresh({ ...DEFAULTS, ttl: 1000 }, ago(1000), NOW)).toBe(false);
     expect(fresh(DEFAULTS, NOW + 5000, NOW)).toBe(false);
+  });
+
+  test("covers: a class covers its hundred statuses and nothing else; a kind only itself", () => {
+    const fives = ["status-5xx"];
+    expect(["status-500", "status-503", "status-599"].map((d) => covers(fives, d))).toEqual([true, true, true]);
+    expect(["status-499", "status-600", "status-5", "status-5000", "connect"].map((d) => covers(fives, d))).toEqual([false, false, false, false, false]);
+    expect(covers(["status-4xx"], "status-404")).toBe(true);
+    expect(covers(["status-503"], "status-503")).toBe(true);
+    expect(covers(["status-503"], "status-502")).toBe(false);
+    expect(covers(["any"], "command")).toBe(true);
+    expect(covers([], "connect")).toBe(false);
+  });
+
+  test("staleKindProblem: the kinds, status-NNN from 100 to 599, a suggestion for a typo", () => {
+    for (const ok of ["any", "connect", "timeout", "status-5xx", "status-4xx", "status-100", "status-599", "invalid-json", "too-large", "missing-field", "command"]) expect(staleKindProblem(ok)).toBeUndefined();
+    expect(staleKindProblem("status-600")).toBe("`status-NNN` needs a status from 100 to 599");
+    expect(staleKindProblem("status-099")).toBe("`status-NNN` needs a status from 100 to 599");
+    expect(staleKindProblem("timout")).toBe("unknown failure kind; did you mean `timeout`?");
+    expect(staleKindProblem("status_5XX")).toBe("unknown failure kind; did you mean `status-5xx`?");
+    expect(staleKindProblem("revoked")).toBe(
+      "unknown failure kind; the kinds are `any`, `connect`, `timeout`, `status-5xx`, `status-4xx`, `invalid-json`, `too-large`, `missing-field`, `command`, `status-NNN`",
+    );
+  });
+
+  test("mayStandIn: within max_stale and no refused verdict of the upstream", () => {
+    const policy = { ...DEFAULTS, ...SECRETS, max_stale: 10_000 };
+    expect(mayStandIn(policy, { upstreamFailure: undefined }, ago(10_000), NOW)).toBe(true);
+    expect(mayStandIn(policy, { upstreamFailure: "status-503" }, ago(1), NOW)).toBe(true);
+    expect(mayStandIn(policy, { upstreamFailure: "status-403" }, ago(1), NOW)).toBe(false);
+    expect(mayStandIn(policy, { upstreamFailure: undefined }, ago(10_001), NOW)).toBe(false);
   });
 });
