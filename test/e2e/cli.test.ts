@@ -245,7 +245,7 @@ describe("cachish check-config", () => {
       "items:",
       '  /vault  JsonHttp select "/data/data"  timeout 5s, ttl 0s, max_backoff 30s',
       '  /whole  Hawk select ""                timeout 5s, ttl 0s, max_backoff 30s',
-      "  /plain  JsonHttp                      timeout 5s, ttl 0s, max_backoff 30s",
+      "  /plain  JsonHttp                      timeout 5s, ttl 0s, stale_on any, max_backoff 30s",
     ]);
     const json = await cachish(["check-config", "--json", "cachish.yml"], { cwd: dir });
     const items = JSON.parse(json.stdout).summary.items as Record<string, unknown>[];
