@@ -243,8 +243,8 @@ describe("cachish check-config", () => {
     expect(text.code).toBe(0);
     expect(text.stdout.split("\n").slice(8, 12)).toEqual([
       "items:",
-      '  /vault  JsonHttp select "/data/data"  timeout 5s, ttl 0s, max_backoff 30s',
-      '  /whole  Hawk select ""                timeout 5s, ttl 0s, max_backoff 30s',
+      '  /vault  JsonHttp select "/data/data"  timeout 5s, ttl 0s, stale_on any, max_backoff 30s',
+      '  /whole  Hawk select ""                timeout 5s, ttl 0s, stale_on any, max_backoff 30s',
       "  /plain  JsonHttp                      timeout 5s, ttl 0s, stale_on any, max_backoff 30s",
     ]);
     const json = await cachish(["check-config", "--json", "cachish.yml"], { cwd: dir });
