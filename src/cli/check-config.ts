@@ -37,7 +37,7 @@ function renderSummary(s: Summary): string {
     ], ""),
     "",
     "items:",
-    s.items.length ? table(s.items.map((i) => [i.path, i.module, describePolicy(i.policy) + (i.public ? "; public" : "")])) : "  (none)",
+    s.items.length ? table(s.items.map((i) => [i.path, i.program === undefined ? i.module : `${i.module} ${i.program}`, describePolicy(i.policy) + (i.public ? "; public" : "")])) : "  (none)",
   ];
   if (s.clients.length) {
     lines.push("", "clients:", table(s.clients.map((c) => [c.name, c.items.length ? c.items.join(", ") : "(no item)"])));

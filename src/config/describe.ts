@@ -5,8 +5,8 @@
  */
 import { parseDuration, parseSize } from "./units";
 
-export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key";
-export type KeyFormat = "item-path" | "header-name";
+export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key" | "program";
+export type KeyFormat = "item-path" | "header-name" | "env-name";
 
 export type Shape =
   | {
@@ -16,6 +16,8 @@ export type Shape =
       refs?: boolean;
       /** Kept as a Secret: never printed, logged or echoed in a message. */
       secret?: boolean;
+      /** Kept as a Secret when a secret reference gives it; written in the file, it is plain (a command's words). */
+      refSecret?: boolean;
     }
   | { type: "boolean" }
   | { type: "duration"; min?: number }
@@ -24,6 +26,8 @@ export type Shape =
   /** A single value or a list of them; always a list once loaded. */
   /** `emptyWarning`: an empty list is a warning with this reason, not an error (1.x started with it). */
   | { type: "one-or-list"; of: Shape; emptyWarning?: string }
+  /** A list of at least one element, never a lone value; `first`, when given, is the first element's shape (a command's program). */
+  | { type: "list"; of: Shape; first?: Shape }
   /** Keys chosen by the user (item paths, client names, header names). */
   | { type: "map"; keyFormat?: KeyFormat; keyDoc: string; values: Shape }
   | ObjectShape

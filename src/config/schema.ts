@@ -16,6 +16,8 @@ const PATTERNS = {
   "header-name": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
   "postgres-url": "^postgres(ql)?://",
   "aes-256-key": "^[A-Za-z0-9+/]{43}=$",
+  program: "^(/|[^/]+$)",
+  "env-name": "^[A-Za-z_][A-Za-z0-9_]*$",
 } as const;
 
 function shapeSchema(shape: Shape): Json {
@@ -36,6 +38,10 @@ function shapeSchema(shape: Shape): Json {
       const one = shapeSchema(shape.of);
       // An empty list that cachish accepts with a warning is valid here too.
       return { anyOf: [one, { type: "array", items: one, ...(shape.emptyWarning ? {} : { minItems: 1 }) }] };
+    }
+    case "list": {
+      const items = shapeSchema(shape.of);
+      return { type: "array", minItems: 1, ...(shape.first ? { items: [shapeSchema(shape.first)], additionalItems: items } : { items }) };
     }
     case "map":
       return {

@@ -15,7 +15,8 @@ export type Summary = {
   metrics: boolean;
   /** The shared tier, without its URL or key. */
   shared_store: { timeout: string } | null;
-  items: { path: string; module: string; public: boolean; policy: Record<keyof Policy, string | null>; clients: string[] }[];
+  /** `program`: a `Command`'s program (argv[0]: never its arguments, which may hold anything). */
+  items: { path: string; module: string; program?: string; public: boolean; policy: Record<keyof Policy, string | null>; clients: string[] }[];
   clients: { name: string; items: string[] }[];
   public: string[];
 };
@@ -45,6 +46,8 @@ export function summarize(config: Config, store: string): Summary {
     items: items.map((item) => ({
       path: item.path,
       module: item.module,
+      // A secret reference shows as `[secret]`.
+      ...(item.module === "Command" ? { program: String(item.parameters.argv[0]) } : {}),
       public: item.disable_auth,
       policy: formatPolicy(item.policy),
       clients: config.clients.filter((c) => c.items.has(item.path)).map((c) => c.name),
