@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fetchItem } from "../../src/backends";
 import { UpstreamFailure } from "../../src/backends/failure";
 import { firstLine } from "../../src/backends/run";
+import { summarize } from "../../src/config/summary";
 import type { Item } from "../../src/config/types";
 import { check, yaml } from "../support/config";
 import { tempDir } from "../support/temp";
@@ -178,5 +179,12 @@ describe("the configuration of a Command", () => {
     const params = config!.items.get("/c")!.parameters as { argv: unknown[]; env: Map<string, unknown> };
     expect(params.argv.map(String)).toEqual(["op", "[secret]", "read"]);
     expect(String(params.env.get("HOME"))).toBe("[secret]");
+  });
+
+  test("check-config's summary shows the program, never its arguments", () => {
+    const { config } = check(yaml("items:", "  /c:", "    module: Command", "    disable_auth: true", "    parameters:", "      argv: [/usr/bin/vault, kv, get, --token=argument-Tq9, secret/x]", "      env: {VAULT_TOKEN: env-Wd2}"));
+    const summary = summarize(config!, "store");
+    expect(summary.items.map((i) => [i.module, i.program])).toEqual([["Command", "/usr/bin/vault"]]);
+    expect(JSON.stringify(summary)).not.toMatch(/argument-Tq9|secret\/x|env-Wd2|kv/);
   });
 });
