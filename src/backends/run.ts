@@ -44,12 +44,13 @@ export async function boundedRun(run: Run, { timeout, maxBody }: RunLimits): Pro
   const expired = new Promise<"expired">((resolve) => (timer = setTimeout(() => resolve("expired"), timeout)));
   const stderr = headOf(err);
   const finished = (async () => {
-    const body = await readUpTo(out, maxBody);
-    if (!body) return "too-large" as const;
+    const reading = readUpTo(out, maxBody);
+    // Output past max_body ends the run at once; else the program's exit does.
+    if ((await Promise.race([reading, child.exited])) === undefined) return "too-large" as const;
     await child.exited;
-    // Whatever it started and left running goes with it: no run leaves a process behind.
+    // Whatever it started and left running goes with it (and with it, the pipes it may hold open): no run leaves a process behind.
     killGroup();
-    return body;
+    return (await reading) ?? ("too-large" as const);
   })();
   // Raced below; once the deadline has won, a later rejection is of no interest.
   finished.catch(() => {});

@@ -76,6 +76,10 @@ describe("a run", () => {
     const program = script("fails.sh", 'echo "denied for token $API_TOKEN (arg $1), see below" >&2; echo "second line $API_TOKEN" >&2; echo \'{"a": 1}\'; exit 3');
     const failed = await failure(item("parameters:", `  argv: [${program}, {env: OP_TOKEN}]`, "  env: {API_TOKEN: api-token-Hh3}"));
     expect({ kind: failed.kind, message: failed.message }).toEqual({ kind: "command", message: "the program exited with status 3: denied for token [secret] (arg [secret]), see below" });
+    // What it left running holds standard error open: killed when the program exits, it does not hold up the failure.
+    const leaves = script("fails-leaving.sh", "sleep 1000 & echo oops >&2; exit 1");
+    const quick = await failure(item("parameters:", `  argv: [${leaves}]`, "timeout: 5s"));
+    expect({ kind: quick.kind, message: quick.message, quick: quick.ms < 2000 }).toEqual({ kind: "command", message: "the program exited with status 1: oops", quick: true });
   });
 
   test("a program killed by a signal, one that is not found, one that cannot be executed: `command`, naming no argument", async () => {
