@@ -17,6 +17,8 @@ export type FailureKind =
   | "too-large"
   /** A `field`/`config_key` missing from the answer. */
   | "missing-field"
+  /** A program (`Command`) that could not be started, exited with another status than 0, or was killed by a signal. */
+  | "command"
   /** Another host of the fleet holds the item's lease and its value did not arrive in time. */
   | "lease"
   /** A bug of ours, or something no other kind describes. */

@@ -126,24 +126,37 @@ async function follow(request: UpstreamRequest, signal: AbortSignal, timedOut: (
 async function readCapped(response: Response, whole: boolean, maxBody: number, timedOut: () => boolean, timeout: number): Promise<Uint8Array> {
   try {
     if (whole) return await response.bytes();
-    const buffer = new ArrayBuffer(0, { maxByteLength: maxBody });
     const reader = response.body?.getReader();
-    if (!reader) return new Uint8Array(buffer);
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const size = buffer.byteLength;
-      if (size + value.byteLength > maxBody) {
-        await reader.cancel().catch(() => {});
-        throw new UpstreamFailure("too-large", `the body is over max_body (${maxBody} bytes)`);
-      }
-      buffer.resize(size + value.byteLength);
-      new Uint8Array(buffer).set(value, size);
-    }
-    return new Uint8Array(buffer);
+    if (!reader) return new Uint8Array(0);
+    const body = await readUpTo(reader, maxBody);
+    if (!body) throw new UpstreamFailure("too-large", `the body is over max_body (${maxBody} bytes)`);
+    return body;
   } catch (error) {
     if (error instanceof UpstreamFailure) throw error;
     if (timedOut()) throw new UpstreamFailure("timeout", `the body did not arrive within ${timeout} ms`);
     throw new UpstreamFailure("connect", `the connection broke while reading the body: ${connectProblem(error)}`);
+  }
+}
+
+/** A stream's reader, as a Response's body and a child process's pipe each give one. */
+export type ChunkReader = { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<void> };
+
+/**
+ * A stream read to its end into one buffer that grows in place (a resizable ArrayBuffer
+ * reserves `maxBody` of address space, not of memory); undefined, and the stream cancelled, as
+ * soon as it holds more than `maxBody`: the rest is never read.
+ */
+export async function readUpTo(reader: ChunkReader, maxBody: number): Promise<Uint8Array | undefined> {
+  const buffer = new ArrayBuffer(0, { maxByteLength: maxBody });
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done || !value) return new Uint8Array(buffer);
+    const size = buffer.byteLength;
+    if (size + value.byteLength > maxBody) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    buffer.resize(size + value.byteLength);
+    new Uint8Array(buffer).set(value, size);
   }
 }

@@ -7,16 +7,19 @@ import type { Item } from "../config/types";
 import type { KeptValidators } from "../store/store";
 import { VERSION } from "../version";
 import type { Backend } from "./backend";
+import { command } from "./command";
 import { boundedFetch } from "./fetch";
 import { hawk } from "./hawk";
 import { heroku } from "./heroku";
 import { jsonHttp } from "./json-http";
+import { boundedRun } from "./run";
 import { makeValueOffThread } from "./value";
 
 const BACKENDS: { [M in Item["module"]]: Backend<Extract<Item, { module: M }>["parameters"]> } = {
   JsonHttp: jsonHttp,
   Heroku: heroku,
   Hawk: hawk,
+  Command: command,
 };
 
 /**
@@ -32,6 +35,10 @@ export type Upstream = { kind: "value"; value: Uint8Array; validators?: KeptVali
  */
 export async function fetchItem(item: Item, now: number, held?: KeptValidators): Promise<Upstream> {
   const backend = BACKENDS[item.module] as Backend<Item["parameters"]>;
+  const keys = backend.keys(item.parameters);
+  const select = backend.select?.(item.parameters);
+  // A program's output comes with no validators: every run is a whole fetch, and nothing is revalidated.
+  if ("run" in backend) return { kind: "value", value: await makeValueOffThread(await boundedRun(backend.run(item.parameters), { timeout: item.policy.timeout, maxBody: item.policy.max_body }), keys, undefined, select) };
   const basis = basisOf(item);
   // Asked under another definition (another `field`, URL or module), a 304 would keep a value
   // this one does not make.
@@ -41,7 +48,7 @@ export async function fetchItem(item: Item, now: number, held?: KeptValidators):
   const fetched = await boundedFetch(request, limits);
   // A 304 comes only to a request that sent validators; those it gives replace the old ones.
   if (fetched.kind === "not-modified") return { kind: "not-modified", validators: { ...conditional, ...fetched.validators, basis } };
-  const value = await makeValueOffThread(fetched.body, backend.keys(item.parameters), fetched.charset, backend.select?.(item.parameters));
+  const value = await makeValueOffThread(fetched.body, keys, fetched.charset, select);
   const { etag, lastModified } = fetched.validators;
   return { kind: "value", value, ...(etag || lastModified ? { validators: { ...fetched.validators, basis } } : {}) };
 }

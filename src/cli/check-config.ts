@@ -26,9 +26,10 @@ function describePolicy(policy: Summary["items"][number]["policy"]): string {
   return shown.map(([key, value]) => `${key} ${Array.isArray(value) ? staleOn(value) : value}`).join(", ");
 }
 
-/** The module, and where in its answer the value is: a pointer quoted as JSON, so that `""` (the whole answer) shows. */
+/** The module (a command's program), and where in its answer the value is: a pointer quoted as JSON, so that `""` (the whole answer) shows. */
 function describeSource(item: Summary["items"][number]): string {
-  return item.select === undefined ? item.module : `${item.module} select ${JSON.stringify(item.select)}`;
+  const source = item.program === undefined ? item.module : `${item.module} ${item.program}`;
+  return item.select === undefined ? source : `${source} select ${JSON.stringify(item.select)}`;
 }
 
 /** `any`, `never` (every failure answers 503), or the kinds in brackets, apart from the commas between keys. */

@@ -5,8 +5,8 @@
  */
 import { parseDuration, parseSize } from "./units";
 
-export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key" | "json-pointer" | "stale-kind";
-export type KeyFormat = "item-path" | "header-name";
+export type StringFormat = "http-url" | "listen" | "sha256-hex" | "postgres-url" | "aes-256-key" | "json-pointer" | "stale-kind" | "program";
+export type KeyFormat = "item-path" | "header-name" | "env-name";
 
 export type Shape =
   | {
@@ -16,6 +16,8 @@ export type Shape =
       refs?: boolean;
       /** Kept as a Secret: never printed, logged or echoed in a message. */
       secret?: boolean;
+      /** Kept as a Secret when a secret reference gives it; written in the file, it is plain (a command's words). */
+      refSecret?: boolean;
     }
   | { type: "boolean" }
   | { type: "duration"; min?: number }
@@ -25,6 +27,8 @@ export type Shape =
   /** `emptyWarning`: an empty list is a warning with this reason, not an error (1.x started with it). */
   /** `emptyAllowed`: an empty list is a choice that means something (`stale_on: []`), neither error nor warning. */
   | { type: "one-or-list"; of: Shape; emptyWarning?: string; emptyAllowed?: true }
+  /** A list of at least one element, never a lone value; `first`, when given, is the first element's shape (a command's program). */
+  | { type: "list"; of: Shape; first?: Shape }
   /** Keys chosen by the user (item paths, client names, header names). */
   | { type: "map"; keyFormat?: KeyFormat; keyDoc: string; values: Shape }
   | ObjectShape

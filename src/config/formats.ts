@@ -32,6 +32,10 @@ export function stringProblem(text: string, format: StringFormat, baseDir: strin
     return pointerProblem(text);
   } else if (format === "stale-kind") {
     return staleKindProblem(text);
+  } else if (format === "program") {
+    // Run with `/` as its working folder (src/backends/run.ts), a relative path would name a file there, not beside the configuration.
+    if (text === "") return "the program (the first element) is empty";
+    if (text.includes("/") && !text.startsWith("/")) return "the program (the first element) must be a name looked up in PATH or an absolute path";
   } else if (format === "sha256-hex") {
     if (!/^[0-9a-fA-F]{64}$/.test(text)) return "must be 64 hexadecimal digits (the output of `printf %s TOKEN | sha256sum`)";
   }
@@ -51,6 +55,8 @@ export function keyFormatProblem(key: string, format: KeyFormat): string | undef
     }
   } else if (format === "header-name") {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return "not a valid HTTP header name";
+  } else if (format === "env-name") {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return "not a valid environment variable name (letters, digits and `_`, not starting with a digit)";
   }
   return undefined;
 }

@@ -102,6 +102,23 @@ export const MODULES: Record<string, ObjectShape> = {
       field: fieldParam,
     },
   },
+  Command: {
+    type: "object", unknown: "error",
+    fields: {
+      argv: {
+        shape: { type: "list", of: { type: "string", refs: true, refSecret: true }, first: { type: "string", format: "program", refs: true, refSecret: true } },
+        required: true, since: "2.0",
+        doc: "The program and its arguments, run without a shell: the program is a name looked up in `PATH` or an absolute path. The value is what it prints on standard output (JSON) when it exits 0. A secret reference works for any element, but other users of the host can see a process's arguments: give secrets in `env`.",
+      },
+      env: {
+        shape: { type: "map", keyFormat: "env-name", keyDoc: "variable name", values: secretString },
+        since: "2.0",
+        doc: "The program's whole environment besides `PATH` (cachish's own, unless set here): nothing else of cachish's is passed, not even `HOME`. Each value is a secret: it is removed from the line of standard error that is logged.",
+      },
+      select: selectParam,
+      field: { ...fieldParam, since: "2.0" },
+    },
+  },
 };
 
 export const ITEM: ObjectShape = {
@@ -109,7 +126,7 @@ export const ITEM: ObjectShape = {
   fields: {
     module: {
       shape: { type: "enum", values: Object.keys(MODULES), caseSensitive: true }, required: true, since: "1.x",
-      doc: "What fetches the value: `JsonHttp`, `Heroku` or `Hawk` (case-sensitive).",
+      doc: "What fetches the value: `JsonHttp`, `Heroku`, `Hawk` or `Command` (case-sensitive).",
     },
     parameters: {
       shape: { type: "variant", discriminator: "module", variants: MODULES }, required: true, since: "1.x",

@@ -15,6 +15,8 @@ function typeOf(shape: Shape): string {
       return shape.values.map((v) => `\`${v}\``).join(" \\| ");
     case "one-or-list":
       return `${typeOf(shape.of)}, or a list`;
+    case "list":
+      return `list, each a ${typeOf(shape.of)}`;
     case "map":
       return `map of ${shape.keyDoc} to ${typeOf(shape.values)}`;
     case "object":

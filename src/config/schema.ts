@@ -19,6 +19,8 @@ const PATTERNS = {
   "aes-256-key": "^[A-Za-z0-9+/]{43}=$",
   "json-pointer": "^(/([^/~]|~[01])*)*$",
   "stale-kind": `^(${STALE_KINDS.join("|")}|status-[1-5][0-9][0-9])$`,
+  program: "^(/|[^/]+$)",
+  "env-name": "^[A-Za-z_][A-Za-z0-9_]*$",
 } as const;
 
 function shapeSchema(shape: Shape): Json {
@@ -39,6 +41,10 @@ function shapeSchema(shape: Shape): Json {
       const one = shapeSchema(shape.of);
       // An empty list that cachish accepts with a warning is valid here too.
       return { anyOf: [one, { type: "array", items: one, ...(shape.emptyWarning || shape.emptyAllowed ? {} : { minItems: 1 }) }] };
+    }
+    case "list": {
+      const items = shapeSchema(shape.of);
+      return { type: "array", minItems: 1, ...(shape.first ? { items: [shapeSchema(shape.first)], additionalItems: items } : { items }) };
     }
     case "map":
       return {

@@ -16,8 +16,8 @@ export type Summary = {
   metrics: boolean;
   /** The shared tier, without its URL or key. */
   shared_store: { timeout: string } | null;
-  /** `select`: only where the item sets it. */
-  items: { path: string; module: string; select?: string; public: boolean; policy: ShownPolicy; clients: string[] }[];
+  /** `select`: only where the item sets it; `program`: a `Command`'s program (argv[0]: never its arguments, which may hold anything). */
+  items: { path: string; module: string; select?: string; program?: string; public: boolean; policy: ShownPolicy; clients: string[] }[];
   clients: { name: string; items: string[] }[];
   public: string[];
 };
@@ -60,6 +60,8 @@ export function summarize(config: Config, store: string): Summary {
       path: item.path,
       module: item.module,
       ...selectOf(item),
+      // A secret reference shows as `[secret]`.
+      ...(item.module === "Command" ? { program: String(item.parameters.argv[0]) } : {}),
       public: item.disable_auth,
       policy: formatPolicy(item.policy),
       clients: config.clients.filter((c) => c.items.has(item.path)).map((c) => c.name),

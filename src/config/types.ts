@@ -20,10 +20,14 @@ export type JsonHttpParams = { url: string; select?: string; field?: string[]; h
 export type HerokuParams = { api_token: Secret; app: string; config_key: string[]; api_url: string };
 export type HawkParams = { secret_id: Secret; secret: Secret; url: string; algorithm: "sha256" | "sha1"; select?: string; field?: string[] };
 
+/** `argv`: an element given by a secret reference is a Secret. `env`: besides PATH, the program's whole environment. */
+export type CommandParams = { argv: (string | Secret)[]; env?: Map<string, Secret>; select?: string; field?: string[] };
+
 export type ItemSource =
   | { module: "JsonHttp"; parameters: JsonHttpParams }
   | { module: "Heroku"; parameters: HerokuParams }
-  | { module: "Hawk"; parameters: HawkParams };
+  | { module: "Hawk"; parameters: HawkParams }
+  | { module: "Command"; parameters: CommandParams };
 
 export type Item = ItemSource & { path: string; disable_auth: boolean; policy: Policy };
 

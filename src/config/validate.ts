@@ -4,7 +4,7 @@
  * read and secrets wrapped. It never stops at a problem: each is recorded with its position
  * and the walk goes on, so that one run of check-config reports them all.
  */
-import { isMap, isScalar, isSeq, type Lines, type MapNode, type PairNode, type YamlNode } from "./nodes";
+import { isMap, isScalar, isSeq, type Lines, type MapNode, type PairNode, type SeqNode, type YamlNode } from "./nodes";
 import { defaultValue, type ObjectShape, type Shape } from "./describe";
 import { keyFormatProblem, stringProblem } from "./formats";
 import type { Position, Problem } from "./problems";
@@ -110,17 +110,22 @@ export class Validator {
             this.error(here, `${q(name)} is an empty list`);
             return undefined;
           }
-          const list: unknown[] = [];
-          node.items.forEach((element, index) => {
-            const position = this.positionOf(element);
-            this.#remember(list, index, { key: position, value: position });
-            list.push(this.value(element, shape.of, name));
-          });
-          return list;
+          return this.#elements(node, () => shape.of, name);
         }
         const list = [this.value(node, shape.of, name)];
         this.#remember(list, 0, { key: here, value: here });
         return list;
+      }
+      case "list": {
+        if (!isSeq(node)) {
+          this.error(here, `${q(name)} must be a list`);
+          return undefined;
+        }
+        if (node.items.length === 0) {
+          this.error(here, `${q(name)} is an empty list`);
+          return undefined;
+        }
+        return this.#elements(node, (index) => (index === 0 && shape.first) || shape.of, name);
       }
       case "map":
         return this.#map(node, shape, name, here);
@@ -131,14 +136,27 @@ export class Validator {
     }
   }
 
+  /** A sequence's elements, each checked against its shape and its position remembered. */
+  #elements(node: SeqNode, shapeOf: (index: number) => Shape, name: string): unknown[] {
+    const list: unknown[] = [];
+    node.items.forEach((element, index) => {
+      const position = this.positionOf(element);
+      this.#remember(list, index, { key: position, value: position });
+      list.push(this.value(element, shapeOf(index), name));
+    });
+    return list;
+  }
+
   #string(node: YamlNode | null, shape: Extract<Shape, { type: "string" }>, name: string, here: Position): string | Secret | undefined {
     let text: string;
+    let referenced = false;
     if (isScalar(node) && typeof node.value === "string") {
       text = node.value;
     } else if (shape.refs && isMap(node)) {
       const resolved = this.#secretRef(node, name, here);
       if (resolved === undefined) return undefined;
       text = resolved;
+      referenced = true;
     } else {
       const found = isScalar(node) ? (node.value === null ? "nothing" : `a ${typeof node.value}`) : isSeq(node) ? "a list" : isMap(node) ? "a mapping" : "nothing";
       const refs = shape.refs ? " (or a secret reference: `{env: NAME}`, `{file: PATH}` or `{credential: NAME}`)" : "";
@@ -151,7 +169,7 @@ export class Validator {
       this.error(here, `${q(name)}: ${problem}`);
       return undefined;
     }
-    return shape.secret ? new Secret(text) : text;
+    return shape.secret || (shape.refSecret && referenced) ? new Secret(text) : text;
   }
 
   #secretRef(node: MapNode, name: string, here: Position): string | undefined {

@@ -204,6 +204,28 @@ describe.skipIf(missing !== undefined)(`under a real systemd${missing ? ` (skipp
     expect((await inService("test -e /tmp/outside")).code).toBe(1);
   }, 30_000);
 
+  test("a Command item under the shipped sandbox: its program runs, starts a child, writes in the HOME it is given, and its value is served", async () => {
+    // A stand-in for `vault kv get -format=json`: a child of its own (as a CLI's helpers are), a file in its HOME.
+    put("usr/local/bin/vault", `#!/bin/sh
+sh -c 'echo "$PPID" > "$HOME/child-of"'
+mkdir -p "$HOME/.cache" && echo "$VAULT_TOKEN" > "$HOME/.cache/seen-token"
+cat <<'EOF'
+{"request_id": "1c7c2a3e", "lease_id": "", "lease_duration": 0, "renewable": false,
+ "data": {"data": {"password": "s3cr3t", "username": "app"}, "metadata": {"created_time": "2024-05-02T10:41:17.123456789Z", "custom_metadata": null, "deletion_time": "", "destroyed": false, "version": 2}},
+ "warnings": null, "mount_type": "kv"}
+EOF
+`, 0o755);
+    setConfig(config().replace("items:\n", "items:\n  /vault:\n    module: Command\n    parameters:\n      argv: [vault, kv, get, -format=json, secret/myapp]\n      env: {HOME: /var/lib/cachish, VAULT_TOKEN: {credential: upstream-key}}\n      field: data\n"));
+    await ok("systemctl", "restart", "cachish");
+    const served = await get("/vault");
+    expect({ code: served.code, stderr: served.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(JSON.parse(served.stdout).data.data).toEqual({ password: "s3cr3t", username: "app" });
+    expect(await ok("cat", "/var/lib/cachish/.cache/seen-token")).toBe(`${UPSTREAM_KEY}\n`);
+    expect(Number(await ok("cat", "/var/lib/cachish/child-of"))).toBeGreaterThan(1);
+    expect(await ok("stat", "-c", "%U %a", "/var/lib/cachish")).toBe("cachish 700\n");
+    expect(await journal("cachish")).not.toContain(UPSTREAM_KEY);
+  }, 60_000);
+
   test("the README's two dependent units: the program sees every value byte for byte", async () => {
     const units = readmeUnits();
     expect(units.length).toBe(2);

@@ -656,7 +656,7 @@ describe("lifecycle", () => {
     const daemon = await Daemon.start("items:\n  /a:\n    module: Nope\n");
     expect(await daemon.exited()).toBe(1);
     expect(daemon.lines).toEqual([]);
-    expect(daemon.stderr).toContain("cachish.yml:3:13: error: unknown module; expected one of `JsonHttp`, `Heroku`, `Hawk`\n");
+    expect(daemon.stderr).toContain("cachish.yml:3:13: error: unknown module; expected one of `JsonHttp`, `Heroku`, `Hawk`, `Command`\n");
     expect(daemon.stderr).toContain(`is invalid; nothing was started`);
   });
 

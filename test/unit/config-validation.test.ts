@@ -77,7 +77,7 @@ describe("validation reports each problem at its line and column", () => {
 
   test("an unknown module that is nothing like a known one", () => {
     const source = yaml("items:", "  /a:", "    module: Redis", "    parameters:", "      url: http://x/", "auth:", ...CLIENT);
-    expect(check(source).problems).toEqual(["3:13: error: unknown module; expected one of `JsonHttp`, `Heroku`, `Hawk`"]);
+    expect(check(source).problems).toEqual(["3:13: error: unknown module; expected one of `JsonHttp`, `Heroku`, `Hawk`, `Command`"]);
   });
 
   test("an item path that does not start with /", () => {
