@@ -4,7 +4,7 @@
  * variables (a systemd socket, a proxy, credentials of its own) are none of its business.
  */
 import type { CommandParams } from "../config/types";
-import { Secret } from "../config/secret";
+import { revealed, Secret } from "../config/secret";
 import { startEnvironment } from "../environment";
 import type { CommandBackend } from "./backend";
 
@@ -15,12 +15,12 @@ export const command: CommandBackend<CommandParams> = {
   run: (params) => {
     const env = [...(params.env ?? [])];
     return {
-      argv: params.argv.map((word) => (word instanceof Secret ? word.reveal() : word)),
+      argv: params.argv.map((word) => revealed(word)),
       // `env` may set PATH: the operator's choice (a CLI installed under /opt) wins over cachish's.
       env: { PATH: startEnvironment.PATH ?? DEFAULT_PATH, ...Object.fromEntries(env.map(([name, value]) => [name, value.reveal()])) },
       secrets: [...params.argv.filter((word) => word instanceof Secret), ...env.map(([, value]) => value)].map((secret) => secret.reveal()),
     };
   },
-  select: (params) => params.select,
+  select: (params) => revealed(params.select),
   keys: (params) => params.field,
 };

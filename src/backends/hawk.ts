@@ -2,6 +2,7 @@
  * `GET url` signed with a Hawk 1.1 `Authorization` header: id, ts, nonce, the payload hash of
  * the empty body with an empty content type, and the MAC over Hawk's normalized request string.
  */
+import { revealed } from "../config/secret";
 import type { HawkParams } from "../config/types";
 import type { Backend } from "./backend";
 
@@ -20,5 +21,5 @@ export function hawkHeader(params: HawkParams, now: number, nonce = Buffer.from(
 export const hawk: Backend<HawkParams> = {
   request: (params, now) => ({ url: params.url, headers: { Authorization: hawkHeader(params, now) } }),
   keys: (params) => params.field,
-  select: (params) => params.select,
+  select: (params) => revealed(params.select),
 };

@@ -1,3 +1,4 @@
+import { revealed } from "../config/secret";
 import type { JsonHttpParams } from "../config/types";
 import type { Backend } from "./backend";
 
@@ -8,5 +9,5 @@ export const jsonHttp: Backend<JsonHttpParams> = {
     headers: Object.fromEntries([...(params.headers ?? [])].map(([name, value]) => [name, value.reveal()])),
   }),
   keys: (params) => params.field,
-  select: (params) => params.select,
+  select: (params) => revealed(params.select),
 };

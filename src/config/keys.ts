@@ -59,7 +59,7 @@ const fieldParam: Field = {
 
 /** Shared by every module that reads a JSON answer (the named keys come from the part it points at). */
 export const selectParam: Field = {
-  shape: { type: "string", format: "json-pointer", refs: true }, since: "2.0",
+  shape: { type: "string", format: "json-pointer", refs: true, refSecret: true }, since: "2.0",
   doc: "A JSON Pointer (RFC 6901) to the part of the JSON answer that makes the value, e.g. `/data/data` for a Vault KV v2 secret; `field` then picks keys from that part. `~1` stands for `/` and `~0` for `~` in a key; an array element is named by its index (`/items/0`). `\"\"` is the whole answer. A pointer that finds nothing is a `missing-field` failure.",
 };
 

@@ -26,6 +26,13 @@ export class Secret {
   }
 }
 
+/** The text of a parameter that is a Secret only where a secret reference gave it (a command's word, a pointer). */
+export function revealed(value: string | Secret): string;
+export function revealed(value: string | Secret | undefined): string | undefined;
+export function revealed(value: string | Secret | undefined): string | undefined {
+  return value instanceof Secret ? value.reveal() : value;
+}
+
 /** Where a secret reference points, as `{env: NAME}`, `{file: PATH}` or `{credential: NAME}` says. */
 export type SecretRef = { kind: "env" | "file" | "credential"; name: string };
 

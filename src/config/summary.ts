@@ -1,10 +1,12 @@
 /**
  * What a configuration amounts to, as check-config shows it (as text or JSON): never a token,
  * a credential or any other value that could be a secret. Of the parameters, only `select`
- * is shown: where in the upstream's answer the value is, which the operator checks here.
+ * (where in the upstream's answer the value is) and a command's program are shown, each as
+ * `[secret]` where a secret reference gave it.
  */
 import { POLICY_FIELDS } from "./keys";
 import { formatListen } from "./listen";
+import type { Secret } from "./secret";
 import type { Config, Item, Policy } from "./types";
 import { formatDuration, formatSize } from "./units";
 
@@ -42,8 +44,9 @@ function formatPolicy(policy: Policy): ShownPolicy {
 }
 
 function selectOf(item: Item): { select?: string } {
-  const { select } = item.parameters as { select?: string };
-  return select === undefined ? {} : { select };
+  // A pointer given by a secret reference shows as `[secret]`, as the program does.
+  const { select } = item.parameters as { select?: string | Secret };
+  return select === undefined ? {} : { select: String(select) };
 }
 
 /** `store`: the store's file, as the store names it. */

@@ -16,12 +16,15 @@ export type Policy = {
   proxy: Secret | null;
 };
 
-export type JsonHttpParams = { url: string; select?: string; field?: string[]; headers?: Map<string, Secret> };
+/** A JSON Pointer: a Secret where a secret reference gave it, so that check-config does not print it. */
+export type Select = string | Secret;
+
+export type JsonHttpParams = { url: string; select?: Select; field?: string[]; headers?: Map<string, Secret> };
 export type HerokuParams = { api_token: Secret; app: string; config_key: string[]; api_url: string };
-export type HawkParams = { secret_id: Secret; secret: Secret; url: string; algorithm: "sha256" | "sha1"; select?: string; field?: string[] };
+export type HawkParams = { secret_id: Secret; secret: Secret; url: string; algorithm: "sha256" | "sha1"; select?: Select; field?: string[] };
 
 /** `argv`: an element given by a secret reference is a Secret. `env`: besides PATH, the program's whole environment. */
-export type CommandParams = { argv: (string | Secret)[]; env?: Map<string, Secret>; select?: string; field?: string[] };
+export type CommandParams = { argv: (string | Secret)[]; env?: Map<string, Secret>; select?: Select; field?: string[] };
 
 export type ItemSource =
   | { module: "JsonHttp"; parameters: JsonHttpParams }

@@ -257,6 +257,26 @@ describe("cachish check-config", () => {
     expect("select" in items[2]!).toBe(false);
   });
 
+  test("a select or a program given by a secret reference shows as [secret] in the summary, never its content", async () => {
+    const dir = tempDir({
+      "cachish.yml": yaml(
+        "items:",
+        "  /a: {module: JsonHttp, parameters: {url: 'http://x/', select: {env: SELECT_REF}}}",
+        "  /b: {module: Command, parameters: {argv: [{env: PROGRAM_REF}, x]}}",
+        "auth:",
+        "  web: {token: abcdefgh12345678, url: /*}",
+      ),
+    });
+    const env = { SELECT_REF: "/pointer-from-env", PROGRAM_REF: "/opt/program-from-env" };
+    const text = await cachish(["check-config", "cachish.yml"], { cwd: dir, env });
+    expect(text.code).toBe(0);
+    expect(text.stdout).not.toContain("from-env");
+    expect(text.stdout).toContain('/a  JsonHttp select "[secret]"');
+    expect(text.stdout).toContain("/b  Command [secret]");
+    const json = await cachish(["check-config", "--json", "cachish.yml"], { cwd: dir, env });
+    expect(json.stdout).not.toContain("from-env");
+  });
+
   test("a missing secret is pointed at, neither its reference nor its content shown", async () => {
     const dir = tempDir({
       "cachish.yml": yaml("items:", "  /a: {module: JsonHttp, parameters: {url: 'http://x/'}}", "auth:", "  web: {token: {env: WEB_TOKEN}, url: /a}"),
