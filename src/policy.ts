@@ -54,15 +54,16 @@ export function decide(policy: Policy, state: State, now: number, failed: Failur
 export function decide(policy: Policy, state: State, now: number, failed?: Failure): Decision {
   const { storedAt } = state;
   // stale_on: after a failure outside the list the stored value is kept, but not answered in
-  // the upstream's place until a success or a failure inside the list. Within ttl it is still
-  // a hit: ttl says the value needs no asking, so a refresh's failure does not shorten it.
-  // (A failure has been counted in `state` before a request that waited for it is decided.)
+  // the upstream's place until a success or a failure inside the list; nor as a hit within
+  // ttl: the upstream has since said the credential or the secret is gone (a refresh's 403),
+  // and revocation beats freshness. (A failure has been counted in `state` before a request
+  // that waited for it is decided.)
   const refused = refusedBy(policy, state.upstreamFailure);
   const servable = storedAt !== undefined && withinMaxStale(policy, storedAt, now) && refused === undefined;
   // A failed fetch: the stored value, else 503.
   if (failed) return servable ? { answer: "stale", detail: failed.detail } : unavailable(failed.detail, state, now, failed.status);
   // ttl: a younger value is answered without asking the upstream.
-  if (storedAt !== undefined && fresh(policy, storedAt, now)) return HIT;
+  if (storedAt !== undefined && refused === undefined && fresh(policy, storedAt, now)) return HIT;
   // max_backoff: in the window nobody asks the upstream, everybody is answered now.
   if (leftAlone(policy, state, now)) return servable ? { answer: "stale", detail: "backoff" } : unavailable(refused ?? "backoff", state, now);
   // After the window, the retry runs in the background while the stored value is answered.

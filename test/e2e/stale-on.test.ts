@@ -128,6 +128,22 @@ const FAILURES: [string, Mode, Seen][] = [
   ["an answer without the field", { body: '{"w": 1}' }, refused("missing-field")],
 ];
 
+describe("stale_on and ttl", () => {
+  test("within ttl, a refresh's 403 ends the hits: 503 until the upstream answers again, then hits", async () => {
+    await upstream.set("/revoked", { value: 7 });
+    const daemon = await Daemon.start(config({ "/revoked": `${SECRETS}\nttl: 1h\nrefresh: 1s\nmax_backoff: 1s` }));
+    expect((await get(daemon, "/revoked")).body).toBe('{"v": 7}');
+    expect((await daemon.fetch("/revoked")).headers.get("x-cache")).toBe("hit");
+    await upstream.set("/revoked", { status: 403 });
+    await daemon.waitForLog("upstream failure", 5000);
+    expect(await get(daemon, "/revoked")).toMatchObject({ status: 503, body: "Upstream failure", headers: { "cache-status": "cachish; fwd=miss; detail=status-403" } });
+    await upstream.set("/revoked", { value: 7 });
+    await daemon.waitForLog("upstream recovered", 5000);
+    expect(await get(daemon, "/revoked")).toMatchObject({ status: 200, body: '{"v": 7}', headers: { "x-cache": "hit" } });
+    await daemon.stop();
+  });
+});
+
 describe("stale_on: [connect, timeout, status-5xx], each failure for real", () => {
   test("allowed failures answer the stored value; the others 503, and the value is kept: a later allowed failure serves it again, and a recovery fetches", async () => {
     const daemon = await Daemon.start(config({ "/s": `${SECRETS}\nmax_backoff: 0s` }));

@@ -106,7 +106,9 @@ const rows: Row[] = [
   { rule: "stale_on: the window passed after a refused failure, stale_after does not serve it", policy: { ...SECRETS, stale_after: 500 }, state: { storedAt: ago(5000), ...verdict("status-403"), retryAt: NOW }, then: wait("start") },
   { rule: "stale_on: the window passed after a refused failure, nor does stale_after 0", policy: { ...SECRETS, stale_after: 0 }, state: { storedAt: ago(5000), ...verdict("status-403"), retryAt: NOW, fetching: true }, then: wait("join") },
   { rule: "stale_on: max_backoff 0 after a refused failure, wait for the fetch", policy: { ...SECRETS, max_backoff: 0, stale_after: 500 }, state: { storedAt: ago(5000), ...verdict("status-403") }, then: wait("start") },
-  { rule: "stale_on: within ttl a refused failure still leaves a hit", policy: { ...SECRETS, ttl: 10_000 }, state: { storedAt: ago(1), ...verdict("status-403") }, then: { answer: "hit" } },
+  { rule: "stale_on: within ttl, a refused failure (a refresh's 403) ends the hits: 503 in its window", policy: { ...SECRETS, ttl: 10_000 }, state: { storedAt: ago(1), ...verdict("status-403") }, then: { answer: "unavailable", detail: "status-403", retryAfter: 1 } },
+  { rule: "stale_on: within ttl, an allowed failure leaves a hit", policy: { ...SECRETS, ttl: 10_000 }, state: { storedAt: ago(1), ...verdict("status-503") }, then: { answer: "hit" } },
+  { rule: "stale_on: within ttl, after a refused failure's window, wait for the retry", policy: { ...SECRETS, ttl: 10_000 }, state: { storedAt: ago(1), ...verdict("status-403"), retryAt: NOW }, then: wait("start") },
   { rule: "stale_on: stale_after is no failure, the upstream only slow", policy: { ...SECRETS, stale_after: 500 }, state: { storedAt: ago(5000) }, then: wait("start", 500) },
   { rule: "stale_on: stale_after 0 is no failure either", policy: { ...SECRETS, stale_after: 0 }, state: { storedAt: ago(5000) }, then: { answer: "stale", detail: "stale-after", fetch: "start" } },
 ];
