@@ -35,6 +35,12 @@ beforeAll(async () => {
 });
 afterAll(() => daemon.stop());
 
+/** Every watcher started: one a failed test did not stop is killed at the end, not left running. */
+const started = new Set<Subprocess>();
+afterAll(() => {
+  for (const child of started) child.kill("SIGKILL");
+});
+
 /** `cachish get --watch ...` running, its output collected as it comes. */
 class Watcher {
   stdout = "";
@@ -49,6 +55,7 @@ class Watcher {
       stdout: "pipe",
       stderr: "pipe",
     });
+    started.add(this.child);
     const collect = async (stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr") => {
       const decoder = new TextDecoder();
       for await (const chunk of stream) this[into] += decoder.decode(chunk, { stream: true });
