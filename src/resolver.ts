@@ -51,11 +51,8 @@ export type Outcome =
 
 const valueOf = ({ value, fetchedAt, sha256 }: Stored): Value => ({ value, fetchedAt, sha256 });
 
-/**
- * One upstream fetch of an item, conditional on `validators` (those of the value held) where
- * they apply; bytes alone are a value without validators.
- */
-export type Fetcher = (item: Item, now: number, validators?: KeptValidators) => Promise<Uint8Array | Upstream>;
+/** One upstream fetch of an item, conditional on `validators` (those of the value held) where they apply. */
+export type Fetcher = (item: Item, now: number, validators?: KeptValidators) => Promise<Upstream>;
 
 type Fresh = { kind: "fresh"; stored: Stored; replaced: boolean; written: boolean; ms: number; revalidated: boolean };
 type Result = Fresh | Held | { kind: "failed"; failure: UpstreamFailure; ms: number };
@@ -302,7 +299,7 @@ export class Resolver {
     try {
       const got = await this.#within(this.#fetcher(item, started, held?.validators), item.policy.timeout + DEADLINE_GRACE);
       if (got === undefined) throw new UpstreamFailure("timeout", `the fetch did not settle within ${item.policy.timeout} ms`);
-      upstream = got instanceof Uint8Array ? { kind: "value", value: got } : got;
+      upstream = got;
       // Only a fetch that sent validators is answered so: the value held is what they validate.
       if (upstream.kind === "not-modified" && !held) throw new UpstreamFailure("status", "the upstream answered 304 to an unconditional request", 304);
     } catch (error) {

@@ -8,7 +8,8 @@ import { Database } from "bun:sqlite";
 import { UpstreamFailure } from "../../src/backends/failure";
 import { createLogger } from "../../src/log";
 import { Metrics } from "../../src/metrics";
-import { type Fetcher, Resolver } from "../../src/resolver";
+import { Resolver } from "../../src/resolver";
+import { asFetcher, type TestFetcher } from "../support/fetcher";
 import { Fleet, type Tier } from "../../src/store/fleet";
 import { SqliteStore } from "../../src/store/sqlite";
 import type { Stored } from "../../src/store/store";
@@ -53,7 +54,7 @@ class FakeTier implements Tier {
   }
 }
 
-function setup(policy = "", fetcher: Fetcher = async () => bytes('{"here": 1}')) {
+function setup(policy = "", fetcher: TestFetcher = async () => bytes('{"here": 1}')) {
   const { config } = check(yaml("items:", `  /a: {module: JsonHttp, disable_auth: true, parameters: {url: 'http://x/a'}${policy}}`));
   const lines: string[] = [];
   const log = createLogger({ format: "logfmt", level: "debug" }, (t) => lines.push(...t.trimEnd().split("\n")));
@@ -64,7 +65,7 @@ function setup(policy = "", fetcher: Fetcher = async () => bytes('{"here": 1}'))
   metrics.sharedUp = () => true;
   const fleet = new Fleet(local, tier, { log, clock, metrics });
   let calls = 0;
-  const resolver = new Resolver({ items: config!.items, store: fleet, log, clock, metrics, fetcher: (item, now, validators) => (calls++, fetcher(item, now, validators)) });
+  const resolver = new Resolver({ items: config!.items, store: fleet, log, clock, metrics, fetcher: asFetcher((item, now, validators) => (calls++, fetcher(item, now, validators))) });
   fleet.follow(resolver);
   const logged = (msg: string) => (log.flush(), lines.filter((l) => l.includes(`msg="${msg}"`)).length);
   return { resolver, local, tier, clock, metrics, calls: () => calls, logged };

@@ -8,7 +8,8 @@ import { Database } from "bun:sqlite";
 import { UpstreamFailure } from "../../src/backends/failure";
 import type { Item } from "../../src/config/types";
 import { createLogger } from "../../src/log";
-import { type Fetcher, type Outcome, Resolver } from "../../src/resolver";
+import { type Outcome, Resolver } from "../../src/resolver";
+import { asFetcher, type TestFetcher } from "../support/fetcher";
 import { SqliteStore } from "../../src/store/sqlite";
 import type { Store } from "../../src/store/store";
 import { Metrics } from "../../src/metrics";
@@ -22,7 +23,7 @@ const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 /** `wrap`: what the resolver gets instead of the real store, built around it (a slow one, a failing one). */
-function setup(policy = "", fetcher: Fetcher, wrap: (store: SqliteStore) => Store = (store) => store) {
+function setup(policy = "", fetcher: TestFetcher, wrap: (store: SqliteStore) => Store = (store) => store) {
   const { config } = check(yaml("items:", `  /a: {module: JsonHttp, disable_auth: true, parameters: {url: 'http://x/a'}${policy}}`));
   const written: string[] = [];
   const log = createLogger({ format: "logfmt", level: "debug" }, (text) => written.push(...text.trimEnd().split("\n")));
@@ -31,7 +32,7 @@ function setup(policy = "", fetcher: Fetcher, wrap: (store: SqliteStore) => Stor
   const store = SqliteStore.open(tempDir(), log);
   const clock = new FakeClock();
   const metrics = new Metrics();
-  const resolver = new Resolver({ items: config!.items, store: wrap(store), log, clock, fetcher, metrics });
+  const resolver = new Resolver({ items: config!.items, store: wrap(store), log, clock, fetcher: asFetcher(fetcher), metrics });
   return { resolver, store, clock, lines, metrics };
 }
 
@@ -183,7 +184,7 @@ describe("the resolver", () => {
 /** A fetcher whose every call waits until the test releases it with a value or a failure. */
 function scripted() {
   const calls: { resolve(v: Uint8Array): void; reject(e: unknown): void }[] = [];
-  const fetcher: Fetcher = () => new Promise((resolve, reject) => calls.push({ resolve, reject }));
+  const fetcher: TestFetcher = () => new Promise((resolve, reject) => calls.push({ resolve, reject }));
   return { fetcher, calls };
 }
 
@@ -579,7 +580,7 @@ describe("revalidation (SPEC 5.8)", () => {
   function revalidating() {
     const given: (string | undefined)[] = [];
     const state = { answer: "304" as "304" | "fail", etagOf304: '"e2"' as string | undefined };
-    const fetcher: Fetcher = async (_item, _now, held) => {
+    const fetcher: TestFetcher = async (_item, _now, held) => {
       given.push(held?.etag);
       if (!held) return { kind: "value", value: bytes(V1), validators: validators('"e1"') };
       if (state.answer === "fail") throw down();

@@ -7,7 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import { type FailureKind, UpstreamFailure } from "../../src/backends/failure";
 import { createLogger } from "../../src/log";
-import { type Fetcher, type Outcome, Resolver } from "../../src/resolver";
+import { type Outcome, Resolver } from "../../src/resolver";
+import { asFetcher, type TestFetcher } from "../support/fetcher";
 import { SqliteStore } from "../../src/store/sqlite";
 import { FakeClock, settle } from "../support/clock";
 import { CLIENT, check, ITEM, yaml } from "../support/config";
@@ -27,13 +28,13 @@ function setup(policy: string, steps: Step[]) {
   const store = SqliteStore.open(tempDir(), log);
   const clock = new FakeClock();
   let calls = 0;
-  const fetcher: Fetcher = async () => {
+  const fetcher: TestFetcher = async () => {
     const step = steps[Math.min(calls++, steps.length - 1)]!;
     if (typeof step === "string") return new TextEncoder().encode(step);
     if (step instanceof Promise) return step;
     throw step;
   };
-  const resolver = new Resolver({ items: config!.items, store, log, clock, fetcher });
+  const resolver = new Resolver({ items: config!.items, store, log, clock, fetcher: asFetcher(fetcher) });
   return { resolver, store, clock, calls: () => calls };
 }
 

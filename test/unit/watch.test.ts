@@ -55,7 +55,7 @@ function daemon(items = config!.items) {
       await hold.gate;
       const body = bodies.get(item.path)!;
       if (body instanceof Error) throw new UpstreamFailure("connect", body.message);
-      return new TextEncoder().encode(body);
+      return { kind: "value", value: new TextEncoder().encode(body) };
     },
   });
   const watch = new Watch(resolver, clock);
