@@ -15,7 +15,7 @@ import { messageOf } from "./error-text";
 import type { Logger } from "./log";
 import type { ItemState, Metrics } from "./metrics";
 import { type Answer, backoffEnd, decide, leftAlone, mayStandIn, saysNothing, type State } from "./policy";
-import { type Held, type KeptValidators, type Store, type Stored, storedOf } from "./store/store";
+import { type Held, type KeptValidators, sameBytes, type Store, type Stored, storedOf } from "./store/store";
 
 export type Timer = { done: Promise<void>; cancel(): void };
 export type Clock = { now(): number; timer(ms: number): Timer };
@@ -241,7 +241,7 @@ export class Resolver {
   #keep(path: string, entry: Entry, stored: Stored): void {
     const before = entry.stored;
     entry.stored = stored;
-    if (!before || !Buffer.from(before.sha256).equals(stored.sha256)) this.onChange?.(path, stored);
+    if (!sameBytes(before, stored)) this.onChange?.(path, stored);
   }
 
   #hit(item: Item, stored: Stored): Outcome {

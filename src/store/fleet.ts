@@ -15,7 +15,7 @@ import type { Metrics } from "../metrics";
 import type { Clock } from "../resolver";
 import { fresh } from "../policy";
 import type { SharedTier } from "./shared";
-import type { Held, Store, Stored } from "./store";
+import { type Held, sameBytes, type Store, type Stored } from "./store";
 
 /** What the fleet asks of its PostgreSQL tier (shared.ts). */
 export type Tier = Pick<SharedTier, "start" | "read" | "write" | "lease" | "release" | "close">;
@@ -106,7 +106,7 @@ export class Fleet implements Store {
       return;
     }
     // Another host's renewal of the value held here changes its row, not its bytes.
-    const renewal = Buffer.from(stored.sha256).equals(memory.stored(path)?.sha256 ?? new Uint8Array());
+    const renewal = sameBytes(stored, memory.stored(path));
     try {
       await (renewal ? this.local.renew(path, stored) : this.local.put(path, stored));
     } catch (error) {

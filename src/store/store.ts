@@ -29,6 +29,11 @@ export type Stored = {
 
 export const digest = (bytes: Uint8Array): Buffer => new Bun.CryptoHasher("sha256").update(bytes).digest();
 
+/** Whether two values have the same bytes (by their digests): a renewal, or no change for those who wait on one. */
+export function sameBytes(a: Stored | undefined, b: Stored | undefined): boolean {
+  return a !== undefined && b !== undefined && Buffer.from(a.sha256).equals(b.sha256);
+}
+
 /** A value fetched at `fetchedAt`, with its digest (and its validators, if any). */
 export function storedOf(value: Uint8Array, fetchedAt: number, validators?: KeptValidators): Stored {
   return { value, fetchedAt, sha256: digest(value), ...(validators ? { validators } : {}) };
